@@ -1,0 +1,49 @@
+# The two commands of the README: `make synth` (every environment's CloudFormation, offline)
+# and `make test`. Both create .venv and install what they need on first use.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+ENV ?= dev
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+CDK := npx --no-install cdk
+
+.PHONY: synth test lint deploy diff bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.synth-deps: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-deps: $(VENV)/.synth-deps requirements-dev.txt requirements-serving.txt pyproject.toml
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet --no-deps -r requirements-serving.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+synth: $(VENV)/.synth-deps node_modules/.package-lock.json
+	$(CDK) synth --quiet
+	@echo "Templates written to cdk.out/"
+
+test: $(VENV)/.dev-deps
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+lint: $(VENV)/.dev-deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+deploy: $(VENV)/.synth-deps node_modules/.package-lock.json
+	$(CDK) deploy MusicGen-$(ENV) -c env=$(ENV)
+
+diff: $(VENV)/.synth-deps node_modules/.package-lock.json
+	$(CDK) diff MusicGen-$(ENV) -c env=$(ENV)
+
+clean:
+	rm -rf cdk.out .pytest_cache
