@@ -1,0 +1,58 @@
+"""The SageMaker container environment of the MusicGen model, sized from the environment table.
+
+The serving test starts the real model server with exactly this environment, so the limits the
+stack deploys are the limits the tests exercise.
+"""
+
+from __future__ import annotations
+
+import math
+
+# The request contract allows at most this many prompts in one request.
+MAX_PROMPTS_PER_REQUEST = 8
+SAMPLE_RATE_HZ = 32_000
+MAX_CHANNELS = 2
+BYTES_PER_SAMPLE = 2  # 16-bit PCM
+# Melody / audio-prompt inputs may arrive as 48 kHz stereo float WAV.
+MAX_INPUT_SAMPLE_RATE_HZ = 48_000
+MAX_INPUT_BYTES_PER_SAMPLE = 4
+AUDIO_INPUTS_PER_REQUEST = 2
+# JSON framing, prompts, warnings and WAV headers.
+ENVELOPE_BYTES = 1 << 20
+# Long generations must not be killed by the model server's 60 s default.
+MODEL_SERVER_TIMEOUT_SECONDS = 3600
+
+
+def _base64_size(raw_bytes: int) -> int:
+    return 4 * math.ceil(raw_bytes / 3)
+
+
+def max_response_bytes(max_duration_seconds: float) -> int:
+    """Largest JSON response: every prompt's clip, stereo, base64-encoded."""
+    clip = math.ceil(max_duration_seconds * SAMPLE_RATE_HZ) * MAX_CHANNELS * BYTES_PER_SAMPLE
+    return MAX_PROMPTS_PER_REQUEST * _base64_size(clip) + ENVELOPE_BYTES
+
+
+def max_request_bytes(max_duration_seconds: float) -> int:
+    """Largest request: a melody and an audio prompt, each as long as the longest clip."""
+    audio = (
+        math.ceil(max_duration_seconds * MAX_INPUT_SAMPLE_RATE_HZ)
+        * MAX_CHANNELS
+        * MAX_INPUT_BYTES_PER_SAMPLE
+    )
+    return AUDIO_INPUTS_PER_REQUEST * _base64_size(audio) + ENVELOPE_BYTES
+
+
+def model_server_environment(*, max_duration_seconds: float) -> dict[str, str]:
+    """Variables the HF inference container's model server and our handler read at start-up."""
+    return {
+        "SAGEMAKER_MODEL_SERVER_TIMEOUT": str(MODEL_SERVER_TIMEOUT_SECONDS),
+        # One worker: a second copy of the model on the same GPU would only compete for it.
+        "SAGEMAKER_MODEL_SERVER_WORKERS": "1",
+        "MMS_MAX_RESPONSE_SIZE": str(max_response_bytes(max_duration_seconds)),
+        "MMS_MAX_REQUEST_SIZE": str(max_request_bytes(max_duration_seconds)),
+        "MMS_DEFAULT_RESPONSE_TIMEOUT": str(MODEL_SERVER_TIMEOUT_SECONDS),
+        "MUSICGEN_MAX_DURATION": f"{max_duration_seconds:g}",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+    }
