@@ -1,0 +1,7 @@
+"""`python -m musicgen_client` runs the `musicgen` command."""
+
+import sys
+
+from musicgen_client.cli import main
+
+sys.exit(main())
