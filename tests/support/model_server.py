@@ -1,0 +1,216 @@
+"""The Hugging Face inference container's model server, run locally on a model directory.
+
+`running_model_server` starts `sagemaker_huggingface_inference_toolkit.serving` the way the
+container's entry point does: `SAGEMAKER_BASE_DIR/model` is the model directory (weights plus
+`code/inference.py`, the layout of `/opt/ml/model`), the toolkit writes the multi-model-server
+configuration and launches the Java frontend, which daemonises and spawns Python workers that
+import our handler. Everything machine-global that the toolkit and the server would otherwise
+share between two servers (the configuration file in `/etc`, the pid file and the workers' Unix
+sockets in the temp directory, the log folder) is moved into a private scratch folder, so servers
+started by concurrent test runs cannot see each other and the helper needs no root.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import psutil
+import requests
+
+PORT_RANGE = range(8000, 20000)  # the server refuses high ephemeral ports
+STOP_GRACE_SECONDS = 10.0
+LOG_TAIL_CHARS = 6000
+# Every process of one server (toolkit wrapper, Java frontend, Python workers) inherits this
+# variable; stopping the server finds them by it, because the Java process is daemonised away
+# from the process tree we started.
+SERVER_MARKER_VARIABLE = "MUSICGEN_TEST_MODEL_SERVER_ID"
+# Variables of the calling shell that would change how the toolkit serves (a Hub model id, a
+# pipeline task, another server's limits); only `env` may set them.
+_INHERITED_PREFIXES_DROPPED = ("SAGEMAKER_", "MMS_", "HF_")
+
+# The toolkit's entry module, run as `__main__` exactly as `python -m` would run it; the only
+# change is where the toolkit writes the server configuration: `/etc/sagemaker-mms.properties` is
+# shared by every server on the machine and not writable without root.
+_LAUNCHER = """\
+import runpy, sys
+from sagemaker_inference import model_server
+from sagemaker_huggingface_inference_toolkit import mms_model_server
+model_server.MMS_CONFIG_FILE = mms_model_server.MMS_CONFIG_FILE = sys.argv[1]
+runpy.run_module("sagemaker_huggingface_inference_toolkit.serving", run_name="__main__")
+"""
+
+
+class ModelServerError(RuntimeError):
+    """The model server did not start, or left processes behind."""
+
+
+def free_model_server_port() -> int:
+    """A loopback port in the range the model server accepts that nothing listens on now."""
+    candidates = random.sample(PORT_RANGE, 200)
+    for port in candidates:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise ModelServerError(f"no free port in {PORT_RANGE.start}-{PORT_RANGE.stop - 1}")
+
+
+def log_tail(path: Path, chars: int = LOG_TAIL_CHARS) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except FileNotFoundError:
+        return "(no log written)"
+    return text[-chars:]
+
+
+def _server_environment(
+    *, base_dir: Path, scratch: Path, port: int, marker: str, env: Mapping[str, str]
+) -> dict[str, str]:
+    inherited = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(_INHERITED_PREFIXES_DROPPED)
+    }
+    # `multi-model-server` is a console script of this interpreter's environment, which need not
+    # be on PATH when the tests run as `.venv/bin/python -m pytest`.
+    path = os.pathsep.join([str(Path(sys.executable).parent), inherited.get("PATH", "")])
+    tmp = scratch / "tmp"
+    logs = scratch / "logs"
+    tmp.mkdir()
+    logs.mkdir()
+    return {
+        **inherited,
+        "PATH": path,
+        "SAGEMAKER_BASE_DIR": str(base_dir),
+        "SAGEMAKER_BIND_TO_PORT": str(port),
+        # pid file (`multi-model-server`) and worker sockets (Java's java.io.tmpdir, from TEMP)
+        "TMPDIR": str(tmp),
+        "TEMP": str(tmp),
+        "LOG_LOCATION": str(logs),
+        "METRICS_LOCATION": str(logs),
+        "PYTHONUNBUFFERED": "1",
+        SERVER_MARKER_VARIABLE: marker,
+        **env,
+    }
+
+
+def server_processes(marker: str) -> list[psutil.Process]:
+    """Live processes (not zombies) that belong to the server tagged with `marker`."""
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if process.status() == psutil.STATUS_ZOMBIE:
+                continue
+            if process.environ().get(SERVER_MARKER_VARIABLE) == marker:
+                found.append(process)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
+
+
+def _stop(wrapper: subprocess.Popen[bytes], marker: str) -> None:
+    processes = server_processes(marker)
+    for process in processes:
+        try:
+            process.send_signal(signal.SIGTERM)
+        except psutil.NoSuchProcess:
+            continue
+    _, alive = psutil.wait_procs(processes, timeout=STOP_GRACE_SECONDS)
+    for process in alive:
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            continue
+    psutil.wait_procs(alive, timeout=STOP_GRACE_SECONDS)
+    try:
+        wrapper.wait(timeout=STOP_GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        wrapper.kill()
+        wrapper.wait(timeout=STOP_GRACE_SECONDS)
+    strays = server_processes(marker)
+    if strays:
+        described = ", ".join(f"{p.pid} {p.name()}" for p in strays)
+        raise ModelServerError(f"model server processes survived SIGKILL: {described}")
+
+
+def _wait_until_healthy(
+    url: str, wrapper: subprocess.Popen[bytes], log_path: Path, startup_timeout: float
+) -> None:
+    deadline = time.monotonic() + startup_timeout
+    last_answer = "no answer"
+    while time.monotonic() < deadline:
+        if wrapper.poll() is not None:
+            raise ModelServerError(
+                f"model server exited with status {wrapper.returncode} during start-up; "
+                f"log tail:\n{log_tail(log_path)}"
+            )
+        try:
+            response = requests.get(f"{url}/ping", timeout=2)
+        except requests.RequestException as error:
+            last_answer = type(error).__name__
+        else:
+            if response.status_code == 200:
+                return
+            last_answer = f"HTTP {response.status_code} {response.text[:200]}"
+        time.sleep(0.25)
+    raise ModelServerError(
+        f"model server not healthy after {startup_timeout:g} s (last /ping: {last_answer}); "
+        f"log tail:\n{log_tail(log_path)}"
+    )
+
+
+@contextmanager
+def running_model_server(
+    model_dir: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    startup_timeout: float = 120,
+) -> Iterator[str]:
+    """Serve `model_dir` with the container's model server; yield its base URL.
+
+    `env` is the container environment (for example the stack's `model_server_environment`);
+    variables of the calling process that configure SageMaker, the server or the Hub are not
+    inherited. On exit every process of the server is stopped by process id and checked gone.
+    """
+    model_dir = Path(model_dir).resolve()
+    if not (model_dir / "code" / "inference.py").is_file():
+        raise ModelServerError(f"{model_dir} has no code/inference.py")
+    with tempfile.TemporaryDirectory(prefix="model-server-") as scratch_name:
+        scratch = Path(scratch_name)
+        base_dir = scratch / "ml"
+        base_dir.mkdir()
+        (base_dir / "model").symlink_to(model_dir, target_is_directory=True)
+        port = free_model_server_port()
+        marker = uuid.uuid4().hex
+        log_path = scratch / "server.log"
+        environment = _server_environment(
+            base_dir=base_dir, scratch=scratch, port=port, marker=marker, env=env or {}
+        )
+        url = f"http://127.0.0.1:{port}"
+        with log_path.open("wb") as log:
+            wrapper = subprocess.Popen(
+                [sys.executable, "-c", _LAUNCHER, str(scratch / "mms.properties")],
+                cwd=scratch,
+                env=environment,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            _wait_until_healthy(url, wrapper, log_path, startup_timeout)
+            yield url
+        finally:
+            _stop(wrapper, marker)
