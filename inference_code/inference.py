@@ -1,0 +1,154 @@
+"""Hooks the Hugging Face inference toolkit calls: model_fn, input_fn, predict_fn, output_fn.
+
+The container puts `code/` on sys.path and imports this file as the top-level module
+`inference`, so siblings are imported top-level too. The toolkit turns any exception raised
+here into a 400 response whose body is the exception's message, so every message names the
+field and the rule.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from audio_codec import decode_audio
+from generation import generate_clips
+from loudness import normalize
+from model_loading import LoadedMusicGen, load_musicgen
+from request_schema import (
+    SEED_LIMIT,
+    GenerationRequest,
+    RequestValidationError,
+    check_model_support,
+    parse_request,
+)
+from response_format import parse_accept, render_response
+
+LOGGER = logging.getLogger(__name__)
+MAX_DURATION_ENV = "MUSICGEN_MAX_DURATION"
+DEFAULT_MAX_DURATION_SECONDS = 30.0
+JSON_CONTENT_TYPE = "application/json"
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What predict_fn hands to output_fn."""
+
+    request: GenerationRequest
+    model_id: str
+    sample_rate: int
+    seed: int
+    clips: list[np.ndarray]
+    generation_seconds: float
+    warnings: tuple[str, ...]
+
+
+def max_duration_seconds() -> float:
+    """The endpoint's longest clip, from MUSICGEN_MAX_DURATION (set by the stack)."""
+    raw = os.environ.get(MAX_DURATION_ENV, "")
+    if not raw.strip():
+        return DEFAULT_MAX_DURATION_SECONDS
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{MAX_DURATION_ENV}: must be a number > 0 (got {raw!r})")
+    return value
+
+
+def model_fn(model_dir: str, context: Any = None) -> LoadedMusicGen:
+    max_duration_seconds()  # a bad setting fails the start-up, not every request
+    return load_musicgen(model_dir)
+
+
+def input_fn(input_data: str | bytes, content_type: str, context: Any = None) -> GenerationRequest:
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    if media_type != JSON_CONTENT_TYPE:
+        raise RequestValidationError("content_type", f"must be {JSON_CONTENT_TYPE}", content_type)
+    if isinstance(input_data, bytes | bytearray):
+        try:
+            input_data = bytes(input_data).decode("utf-8")
+        except UnicodeDecodeError:
+            raise RequestValidationError(
+                "body", "must be UTF-8 encoded JSON", show_got=False
+            ) from None
+    if not input_data or not input_data.strip():
+        raise RequestValidationError("body", "must not be empty", show_got=False)
+    try:
+        # NaN and Infinity parse here so the schema can name the field that holds them.
+        payload = json.loads(input_data)
+    except json.JSONDecodeError as error:
+        raise RequestValidationError(
+            "body", f"must be valid JSON ({error})", show_got=False
+        ) from None
+    request = parse_request(payload, max_duration_seconds=max_duration_seconds())
+    accept = _accept_from_context(context)
+    if accept is not None:
+        # Refuse before spending GPU time on a response that cannot be delivered.
+        parse_accept(accept).check_prompt_count(len(request.prompts))
+    return request
+
+
+def predict_fn(data: GenerationRequest, model: LoadedMusicGen, context: Any = None) -> Prediction:
+    started = time.perf_counter()
+    check_model_support(data, is_melody_model=model.is_melody)
+    seed = data.seed if data.seed is not None else secrets.randbelow(SEED_LIMIT)
+    max_seconds = max(max_duration_seconds(), DEFAULT_MAX_DURATION_SECONDS)
+    melody = None
+    if data.melody is not None and model.chroma is not None:
+        melody = decode_audio(
+            data.melody,
+            field="melody",
+            sampling_rate=model.chroma.sampling_rate,
+            channels=1,
+            max_seconds=max_seconds,
+        )[0]
+    audio_prompt = None
+    if data.audio_prompt is not None:
+        audio_prompt = decode_audio(
+            data.audio_prompt,
+            field="audio_prompt",
+            sampling_rate=model.sampling_rate,
+            channels=model.channels,
+            max_seconds=max_seconds,
+        )
+    result = generate_clips(model, data, seed=seed, melody=melody, audio_prompt=audio_prompt)
+    clips = [normalize(clip, data.normalize) for clip in result.clips]
+    elapsed = time.perf_counter() - started
+    LOGGER.info(
+        "generated %d clip(s) of %.2f s in %d window(s), seed %d, %.2f s",
+        len(clips),
+        data.duration,
+        result.windows,
+        seed,
+        elapsed,
+    )
+    return Prediction(
+        request=data,
+        model_id=model.model_id,
+        sample_rate=model.sampling_rate,
+        seed=seed,
+        clips=clips,
+        generation_seconds=elapsed,
+        warnings=data.warnings,
+    )
+
+
+def output_fn(prediction: Prediction, accept: str | None, context: Any = None) -> str | bytes:
+    return render_response(prediction, parse_accept(accept))
+
+
+def _accept_from_context(context: Any) -> str | None:
+    processors = getattr(context, "request_processor", None)
+    if not processors:
+        return None
+    properties = processors[0].get_request_properties()
+    return properties.get("Accept") or properties.get("accept")

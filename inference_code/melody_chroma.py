@@ -1,0 +1,47 @@
+"""Chroma conditioning for MusicGen-Melody, computed as its feature extractor does.
+
+The transformers feature extractor needs torchaudio for a plain STFT and a resampler; doing the
+same few steps with torch and the shared chroma filter bank keeps the handler free of it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from model_loading import ChromaSettings
+from transformers.audio_utils import chroma_filter_bank
+
+
+def melody_chroma(audio: np.ndarray, settings: ChromaSettings) -> torch.Tensor:
+    """One-hot dominant pitch class per STFT frame: `(1, frames, num_chroma)` float32.
+
+    `audio` is mono `(samples,)` at `settings.sampling_rate`. Like the extractor, the melody is
+    zero-padded to the extractor's chunk length (the model then repeats or cuts it to its own
+    chroma length).
+    """
+    waveform = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))
+    target = max(int(settings.chunk_seconds * settings.sampling_rate), settings.n_fft)
+    if waveform.shape[-1] < target:
+        waveform = torch.nn.functional.pad(waveform, (0, target - waveform.shape[-1]))
+    spectrum = torch.stft(
+        waveform,
+        n_fft=settings.n_fft,
+        hop_length=settings.hop_length,
+        window=torch.hann_window(settings.n_fft),
+        center=True,
+        pad_mode="reflect",
+        return_complex=True,
+    )
+    power = spectrum.abs().square()
+    filters = torch.from_numpy(
+        chroma_filter_bank(
+            num_frequency_bins=settings.n_fft,
+            num_chroma=settings.num_chroma,
+            sampling_rate=settings.sampling_rate,
+            tuning=0,
+        )
+    ).float()
+    raw = filters @ power  # (num_chroma, frames)
+    dominant = raw.argmax(dim=0)
+    one_hot = torch.nn.functional.one_hot(dominant, settings.num_chroma).float()
+    return one_hot.unsqueeze(0)

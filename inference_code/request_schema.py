@@ -1,0 +1,301 @@
+"""The one schema of a generation request: fields, defaults, rules, and the legacy payload shape.
+
+Standard library only and no sibling imports, so the container (top-level `request_schema`) and
+the client (`inference_code.request_schema`) validate with the same table.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_PROMPTS = 8
+MAX_PROMPT_CHARS = 2000
+SEED_LIMIT = 2**32
+DEFAULT_DURATION_SECONDS = 10.0
+# The seed sample counted length in decoder tokens at MusicGen's 50 frames per second.
+LEGACY_TOKENS_PER_SECOND = 50
+FORMATS = ("wav", "flac")
+NORMALIZATIONS = ("peak", "rms", "none")
+
+
+class RequestValidationError(ValueError):
+    """A request field broke a rule; the message reads `field: rule (got value)`."""
+
+    def __init__(self, field: str, rule: str, got: Any = None, *, show_got: bool = True) -> None:
+        self.field = field
+        self.rule = rule
+        self.got = got
+        message = f"{field}: {rule}"
+        if show_got:
+            message += f" (got {_shorten(got)})"
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    prompts: tuple[str, ...]
+    duration: float = DEFAULT_DURATION_SECONDS
+    guidance_scale: float = 3.0
+    temperature: float = 1.0
+    top_k: int = 250
+    top_p: float = 0.0
+    do_sample: bool = True
+    seed: int | None = None
+    format: str = "wav"
+    normalize: str = "peak"
+    melody: bytes | None = None
+    audio_prompt: bytes | None = None
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class _Bound:
+    """A numeric interval; `describe` is the rule text users read."""
+
+    low: float | None = None
+    high: float | None = None
+    low_inclusive: bool = True
+    high_inclusive: bool = True
+
+    def accepts(self, value: float) -> bool:
+        if self.low is not None and (
+            value < self.low or (value == self.low and not self.low_inclusive)
+        ):
+            return False
+        return not (
+            self.high is not None
+            and (value > self.high or (value == self.high and not self.high_inclusive))
+        )
+
+    def describe(self) -> str:
+        parts = []
+        if self.low is not None:
+            parts.append(f"{'>=' if self.low_inclusive else '>'} {_number_text(self.low)}")
+        if self.high is not None:
+            parts.append(f"{'<=' if self.high_inclusive else '<'} {_number_text(self.high)}")
+        return "must be " + " and ".join(parts)
+
+
+@dataclass(frozen=True)
+class _Field:
+    """One request field: how to check and convert a raw JSON value."""
+
+    name: str
+    parse: Callable[[str, Any], Any]
+
+
+def _number(bound: _Bound) -> Callable[[str, Any], float]:
+    def parse(name: str, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise RequestValidationError(name, "must be a number", value)
+        if not math.isfinite(value):
+            raise RequestValidationError(name, "must be a finite number", value)
+        if not bound.accepts(value):
+            raise RequestValidationError(name, bound.describe(), value)
+        return float(value)
+
+    return parse
+
+
+def _integer(bound: _Bound) -> Callable[[str, Any], int]:
+    def parse(name: str, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise RequestValidationError(name, "must be an integer", value)
+        if not bound.accepts(value):
+            raise RequestValidationError(name, bound.describe(), value)
+        return value
+
+    return parse
+
+
+def _boolean(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise RequestValidationError(name, "must be true or false", value)
+    return value
+
+
+def _choice(options: tuple[str, ...]) -> Callable[[str, Any], str]:
+    def parse(name: str, value: Any) -> str:
+        if not isinstance(value, str) or value.lower() not in options:
+            raise RequestValidationError(name, f"must be one of {', '.join(options)}", value)
+        return value.lower()
+
+    return parse
+
+
+def _audio(name: str, value: Any) -> bytes:
+    rule = "must be a base64-encoded WAV or FLAC file"
+    if not isinstance(value, str) or not value.strip():
+        raise RequestValidationError(name, rule, value)
+    try:
+        decoded = base64.b64decode("".join(value.split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise RequestValidationError(name, rule + " (not valid base64)", value) from None
+    if not decoded:
+        raise RequestValidationError(name, rule + " (empty)", value)
+    return decoded
+
+
+def _prompt(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise RequestValidationError(name, "must be a string", value)
+    text = value.strip()
+    if not text:
+        raise RequestValidationError(name, "must not be blank", value)
+    if len(text) > MAX_PROMPT_CHARS:
+        raise RequestValidationError(
+            name, f"must be at most {MAX_PROMPT_CHARS} characters after trimming", len(text)
+        )
+    return text
+
+
+def _prompt_list(name: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise RequestValidationError(name, f"must be a list of 1 to {MAX_PROMPTS} strings", value)
+    if not 1 <= len(value) <= MAX_PROMPTS:
+        raise RequestValidationError(name, f"must hold 1 to {MAX_PROMPTS} prompts", len(value))
+    return tuple(_prompt(f"{name}[{index}]", item) for index, item in enumerate(value))
+
+
+_SAMPLING_FIELDS = (
+    _Field("guidance_scale", _number(_Bound(low=1.0))),
+    _Field("temperature", _number(_Bound(low=0.0, low_inclusive=False))),
+    _Field("top_k", _integer(_Bound(low=0))),
+    _Field("top_p", _number(_Bound(low=0.0, high=1.0))),
+    _Field("do_sample", _boolean),
+)
+_OUTPUT_FIELDS = (
+    _Field("seed", _integer(_Bound(low=0, high=SEED_LIMIT, high_inclusive=False))),
+    _Field("format", _choice(FORMATS)),
+    _Field("normalize", _choice(NORMALIZATIONS)),
+    _Field("melody", _audio),
+    _Field("audio_prompt", _audio),
+)
+_PROMPT_FIELDS = ("prompt", "prompts", "texts")
+LEGACY_FIELDS = ("texts", "generation_params", "bucket_name")
+LEGACY_GENERATION_PARAMS = ("max_new_tokens", *(spec.name for spec in _SAMPLING_FIELDS))
+ACCEPTED_FIELDS = (
+    "prompt",
+    "prompts",
+    "duration",
+    *(spec.name for spec in _SAMPLING_FIELDS),
+    *(spec.name for spec in _OUTPUT_FIELDS),
+    *LEGACY_FIELDS,
+)
+
+
+def parse_request(
+    payload: Any,
+    *,
+    max_duration_seconds: float,
+    is_melody_model: bool | None = None,
+) -> GenerationRequest:
+    """Validate a decoded JSON request into a `GenerationRequest`, or raise RequestValidationError.
+
+    `is_melody_model=None` skips the model-dependent check (the client does not know the model).
+    """
+    if not isinstance(max_duration_seconds, int | float) or not max_duration_seconds > 0:
+        raise ValueError(f"max_duration_seconds must be > 0 (got {max_duration_seconds!r})")
+    if not isinstance(payload, Mapping):
+        raise RequestValidationError("body", "must be a JSON object", type(payload).__name__)
+    unknown = sorted(str(key) for key in payload if key not in ACCEPTED_FIELDS)
+    if unknown:
+        raise RequestValidationError(
+            unknown[0],
+            f"is not a known field; accepted fields are {', '.join(ACCEPTED_FIELDS)}",
+            show_got=False,
+        )
+    warnings: list[str] = []
+    values: dict[str, Any] = {"prompts": _prompts(payload)}
+    if "duration" in payload:
+        bound = _Bound(low=0.0, low_inclusive=False, high=float(max_duration_seconds))
+        values["duration"] = _number(bound)("duration", payload["duration"])
+    legacy = _legacy_generation_params(payload, max_duration_seconds)
+    for spec in (*_SAMPLING_FIELDS, *_OUTPUT_FIELDS):
+        if spec.name in payload and payload[spec.name] is not None:
+            values[spec.name] = spec.parse(spec.name, payload[spec.name])
+    for name, value in legacy.items():
+        if name in values:
+            raise RequestValidationError(
+                f"generation_params.{'max_new_tokens' if name == 'duration' else name}",
+                f"conflicts with the top-level field {name}; give it once",
+                show_got=False,
+            )
+        values[name] = value
+    if "bucket_name" in payload:
+        warnings.append(
+            "bucket_name is ignored: SageMaker writes results to the endpoint's async output path"
+        )
+    request = GenerationRequest(**values, warnings=tuple(warnings))
+    if is_melody_model is not None:
+        check_model_support(request, is_melody_model=is_melody_model)
+    return request
+
+
+def check_model_support(request: GenerationRequest, *, is_melody_model: bool) -> None:
+    """Reject fields the served model cannot honour (known only where the model is)."""
+    if request.melody is not None and not is_melody_model:
+        raise RequestValidationError(
+            "melody", "is only supported by melody models (musicgen-melody*)", show_got=False
+        )
+
+
+def _prompts(payload: Mapping[str, Any]) -> tuple[str, ...]:
+    given = [name for name in _PROMPT_FIELDS if name in payload]
+    if len(given) != 1:
+        raise RequestValidationError(
+            "prompt",
+            "give exactly one of prompt (a string) or prompts (a list of strings)",
+            given,
+            show_got=bool(given),
+        )
+    name = given[0]
+    if name == "prompt":
+        return (_prompt(name, payload[name]),)
+    return _prompt_list(name, payload[name])
+
+
+def _legacy_generation_params(
+    payload: Mapping[str, Any], max_duration_seconds: float
+) -> dict[str, Any]:
+    if "bucket_name" in payload and not isinstance(payload["bucket_name"], str | None):
+        raise RequestValidationError("bucket_name", "must be a string", payload["bucket_name"])
+    params = payload.get("generation_params")
+    if params is None:
+        return {}
+    if not isinstance(params, Mapping):
+        raise RequestValidationError("generation_params", "must be a JSON object", params)
+    unknown = sorted(str(key) for key in params if key not in LEGACY_GENERATION_PARAMS)
+    if unknown:
+        raise RequestValidationError(
+            f"generation_params.{unknown[0]}",
+            f"is not a known field; accepted are {', '.join(LEGACY_GENERATION_PARAMS)}",
+            show_got=False,
+        )
+    values: dict[str, Any] = {}
+    if "max_new_tokens" in params:
+        max_tokens = math.floor(max_duration_seconds * LEGACY_TOKENS_PER_SECOND)
+        tokens = _integer(_Bound(low=1, high=max_tokens))(
+            "generation_params.max_new_tokens", params["max_new_tokens"]
+        )
+        values["duration"] = tokens / LEGACY_TOKENS_PER_SECOND
+    for spec in _SAMPLING_FIELDS:
+        if spec.name in params and params[spec.name] is not None:
+            values[spec.name] = spec.parse(f"generation_params.{spec.name}", params[spec.name])
+    return values
+
+
+def _number_text(value: float) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _shorten(value: Any) -> str:
+    text = (
+        repr(value) if not isinstance(value, int | float) or isinstance(value, bool) else str(value)
+    )
+    return text if len(text) <= 60 else text[:57] + "..."
