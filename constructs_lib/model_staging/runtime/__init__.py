@@ -1,0 +1,1 @@
+"""Lambda asset of the model-staging custom resource: `staging/` is its only package."""

@@ -1,0 +1,31 @@
+"""How long a run may keep working before it must stop cleanly and report "not done"."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+
+class Budget(Protocol):
+    def exhausted(self) -> bool:
+        """True when no further unit of work (one part, one file, one read-back chunk) may start."""
+        ...
+
+
+class Unlimited:
+    """The operator CLI: work until done."""
+
+    def exhausted(self) -> bool:
+        return False
+
+
+class Deadline:
+    """Work until `seconds` from now (a Lambda's remaining time minus a safety margin)."""
+
+    def __init__(self, seconds: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._end = clock() + seconds
+
+    def exhausted(self) -> bool:
+        return self._clock() >= self._end

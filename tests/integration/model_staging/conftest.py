@@ -1,0 +1,58 @@
+"""Fixtures of the staging tests: a fake Hub, and an S3 server that accepts small parts."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.support.fake_hub import FakeHub, running_fake_hub
+from tests.support.s3_server import FAKE_CREDENTIALS, running_s3_server
+
+# Real S3 (and moto by default) refuses parts under 5 MiB; the tests use KiB-sized parts so that
+# multipart uploads, resumes and part copies are exercised on small files.
+SMALL_PART_SERVER_ENV = {
+    "S3_UPLOAD_PART_MIN_SIZE": "1024",
+    "MOTO_S3_DEFAULT_KEY_BUFFER_SIZE": str(16 * 1024 * 1024),
+}
+
+
+@pytest.fixture(scope="session")
+def small_part_s3_endpoint_url() -> Iterator[str]:
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in SMALL_PART_SERVER_ENV.items():
+            patch.setenv(name, value)
+        with running_s3_server() as endpoint:
+            patch.undo()
+            yield endpoint
+
+
+@pytest.fixture
+def staging_env(
+    aws_credentials: None, small_part_s3_endpoint_url: str, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """boto3 reaches the S3 server through AWS_ENDPOINT_URL, as it would in an air-gapped VPC."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", small_part_s3_endpoint_url)
+    return small_part_s3_endpoint_url
+
+
+@pytest.fixture
+def s3(staging_env: str) -> Any:
+    return boto3.client("s3", region_name=FAKE_CREDENTIALS["AWS_DEFAULT_REGION"])
+
+
+@pytest.fixture
+def bucket(s3: Any) -> str:
+    name = f"models-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+def fake_hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
+    with running_fake_hub() as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        yield hub
