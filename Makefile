@@ -5,9 +5,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 ENV ?= dev
-# Node 20 is end-of-life: jsii prints a banner on every synth unless told not to.
-export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
-export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 1
+# Node 20 is end-of-life: jsii prints a banner on every synth unless its major version is listed.
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 20
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 CDK := npx --no-install cdk
 
 .PHONY: synth test lint deploy diff bench clean

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 
 # Node 20 is end-of-life: without these, jsii prints a banner in every test that synthesizes.
-os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "1")
+os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "20")
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 from tests.support.s3_server import FAKE_CREDENTIALS, running_s3_server
 
