@@ -10,7 +10,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 CDK := npx --no-install cdk
 
-.PHONY: synth test lint deploy diff bench clean
+.PHONY: synth test lint deploy diff bench e2e clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,11 +41,18 @@ lint: $(VENV)/.dev-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# CI passes DEPLOY_FLAGS="--require-approval never"; locally cdk asks before IAM changes.
 deploy: $(VENV)/.synth-deps node_modules/.package-lock.json
-	$(CDK) deploy MusicGen-$(ENV) -c env=$(ENV)
+	$(CDK) deploy MusicGen-$(ENV) -c env=$(ENV) $(DEPLOY_FLAGS)
 
 diff: $(VENV)/.synth-deps node_modules/.package-lock.json
 	$(CDK) diff MusicGen-$(ENV) -c env=$(ENV)
+
+bench: $(VENV)/.dev-deps
+	$(BIN)/python -m bench.generation_benchmark $(BENCH_ARGS)
+
+e2e: $(VENV)/.dev-deps
+	$(BIN)/python -m pytest -q tests/integration/e2e
 
 clean:
 	rm -rf cdk.out .pytest_cache
