@@ -1,0 +1,311 @@
+"""ModelStaging: Hub weights snapshot + deployable model prefix, as two custom resources.
+
+The snapshot (`models/<model_id>/<commit>/`) is an immutable cache staged once per commit; the
+package (`packages/<model_id>/<commit>/<code hash>/`) holds the weights and `code/` and is what
+the SageMaker Model's uncompressed `ModelDataSource` points at. Both are built by the Lambda runtime
+next to this file, through the CDK Provider framework so that copies larger than one Lambda run
+continue in `is_complete` polls.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from aws_cdk import (
+    Acknowledgment,
+    Aws,
+    CustomResource,
+    Duration,
+    RemovalPolicy,
+    Stack,
+    Token,
+    Validations,
+)
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import custom_resources as cr
+from constructs import Construct
+
+from .runtime.staging.s3_location import S3Location
+
+RUNTIME_DIRECTORY = Path(__file__).parent / "runtime"
+MODELS_PREFIX = "models/"
+PACKAGES_PREFIX = "packages/"
+SNAPSHOT_RESOURCE_TYPE = "Custom::ModelSnapshot"
+PACKAGE_RESOURCE_TYPE = "Custom::ModelPackage"
+HANDLER_RUNTIME = lambda_.Runtime.PYTHON_3_14
+# Parts of 64 MiB are held in memory while uploaded; memory also buys network and CPU (sha256).
+STAGING_MEMORY_MB = 2048
+BYTECODE_EXCLUDES = ["__pycache__", "*.pyc", ".pytest_cache"]
+_MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+# The S3 actions `grant_read_write` gives on object-key patterns, which the stack grants to
+# `grant_principal` on `models/*` and `packages/*`.
+_READ_WRITE_ACTIONS = (
+    "s3:GetObject*",
+    "s3:GetBucket*",
+    "s3:List*",
+    "s3:DeleteObject*",
+    "s3:Abort*",
+)
+
+
+class ModelStaging(Construct):
+    """Stages `model_id@model_revision` (or `model_s3_uri`) plus `code_directory` for SageMaker.
+
+    Attributes:
+        commit: the resolved Hub commit (or `s3-<fingerprint>` of user-staged weights).
+        model_data_url: `s3://<bucket>/packages/<model_id>/<commit>/<code hash>/` (trailing `/`).
+        package_objects_pattern: `packages/<model_id>/*`, for the endpoint role's read grant.
+        grant_principal: the handlers' role; the stack grants it read/write on `models/*` and
+            `packages/*` of `model_bucket`.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        model_bucket: s3.IBucket,
+        model_id: str,
+        model_revision: str,
+        code_directory: str,
+        hub_token_secret_name: str | None = None,
+        model_s3_uri: str | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        _validate(model_id, model_revision, code_directory, hub_token_secret_name, model_s3_uri)
+
+        code = s3_assets.Asset(
+            self, "InferenceCode", path=code_directory, exclude=BYTECODE_EXCLUDES
+        )
+        role = iam.Role(
+            self,
+            "HandlerRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"Stages {model_id} and its inference code into the model bucket",
+        )
+        # Only the code zip, not the whole bootstrap bucket as `Asset.grant_read` would give.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"],
+                resources=[f"arn:{Aws.PARTITION}:s3:::{code.s3_bucket_name}/{code.s3_object_key}"],
+            )
+        )
+        if hub_token_secret_name:
+            secretsmanager.Secret.from_secret_name_v2(
+                self, "HubToken", hub_token_secret_name
+            ).grant_read(role)
+        handlers = _StagingHandlers(self, "Handlers", role=role)
+        provider = _provider(self, handlers)
+
+        package_properties = {
+            "Bucket": model_bucket.bucket_name,
+            "KeyPrefix": PACKAGES_PREFIX,
+            "ModelId": model_id,
+            "CodeBucket": code.s3_bucket_name,
+            "CodeKey": code.s3_object_key,
+            "CodeHash": code.asset_hash,
+        }
+        if model_s3_uri:
+            package_properties["ModelS3Uri"] = model_s3_uri
+        else:
+            snapshot_properties = {
+                "Bucket": model_bucket.bucket_name,
+                "KeyPrefix": MODELS_PREFIX,
+                "ModelId": model_id,
+                "Revision": model_revision,
+            }
+            if hub_token_secret_name:
+                snapshot_properties["HubTokenSecretName"] = hub_token_secret_name
+            snapshot = CustomResource(
+                self,
+                "Snapshot",
+                service_token=provider.service_token,
+                resource_type=SNAPSHOT_RESOURCE_TYPE,
+                properties=snapshot_properties,
+            )
+            snapshot.node.add_dependency(role)
+            package_properties["SnapshotUri"] = snapshot.get_att_string("SnapshotUri")
+        package = CustomResource(
+            self,
+            "Package",
+            service_token=provider.service_token,
+            resource_type=PACKAGE_RESOURCE_TYPE,
+            properties=package_properties,
+        )
+        package.node.add_dependency(role)
+
+        self.commit: str = package.get_att_string("Commit")
+        self.model_data_url: str = package.get_att_string("ModelDataUrl")
+        self.package_objects_pattern: str = f"{PACKAGES_PREFIX}{model_id}/*"
+        self.grant_principal: iam.IRole = role
+        self.code_hash: str = code.asset_hash
+        _acknowledge_bucket_grants(role, model_bucket)
+
+
+def _validate(
+    model_id: str,
+    model_revision: str,
+    code_directory: str,
+    hub_token_secret_name: str | None,
+    model_s3_uri: str | None,
+) -> None:
+    if not Token.is_unresolved(model_id) and not (
+        _MODEL_ID.match(model_id) and ".." not in model_id
+    ):
+        raise ValueError(f"model_id: must be owner/name on the Hub (got {model_id!r})")
+    if not model_revision or model_revision != model_revision.strip():
+        raise ValueError(
+            "model_revision: must be a branch, tag or commit without surrounding spaces "
+            f"(got {model_revision!r})"
+        )
+    if not (Path(code_directory) / "inference.py").is_file():
+        raise ValueError(f"code_directory: must hold inference.py (got {code_directory!r})")
+    if hub_token_secret_name is not None and not hub_token_secret_name.strip():
+        raise ValueError("hub_token_secret_name: must be a secret name or None (got an empty one)")
+    if model_s3_uri is not None and not Token.is_unresolved(model_s3_uri):
+        S3Location.parse(model_s3_uri, field="model_s3_uri")
+
+
+class _StagingHandlers(Construct):
+    """The runtime's two Lambda functions (same code, same role, one log group)."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, role: iam.IRole) -> None:
+        super().__init__(scope, construct_id)
+        log_group = logs.LogGroup(
+            self,
+            "Logs",
+            retention=logs.RetentionDays.THREE_MONTHS,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        log_group.grant_write(role)
+        code = lambda_.Code.from_asset(str(RUNTIME_DIRECTORY), exclude=BYTECODE_EXCLUDES)
+        common = {
+            "runtime": HANDLER_RUNTIME,
+            "code": code,
+            "role": role,
+            "log_group": log_group,
+            "logging_format": lambda_.LoggingFormat.JSON,
+        }
+        self.on_event = lambda_.Function(
+            self,
+            "OnEvent",
+            handler="staging.lambda_handler.on_event",
+            description="Model staging: resolve the Hub revision / package location",
+            timeout=Duration.minutes(5),
+            memory_size=512,
+            **common,
+        )
+        self.is_complete = lambda_.Function(
+            self,
+            "IsComplete",
+            handler="staging.lambda_handler.is_complete",
+            description="Model staging: copy weights and code in budgeted slices until done",
+            timeout=Duration.minutes(15),
+            memory_size=STAGING_MEMORY_MB,
+            **common,
+        )
+        for function in (self.on_event, self.is_complete):
+            function.node.add_dependency(role)
+
+
+def _provider(scope: Construct, handlers: _StagingHandlers) -> cr.Provider:
+    """The Provider framework, with its own roles and logs so nothing relies on managed policies."""
+    framework_logs = logs.LogGroup(
+        scope,
+        "ProviderLogs",
+        retention=logs.RetentionDays.THREE_MONTHS,
+        removal_policy=RemovalPolicy.DESTROY,
+    )
+    roles = []
+    for name in ("ProviderOnEventRole", "ProviderCompleteRole"):
+        framework_role = iam.Role(
+            scope, name, assumed_by=iam.ServicePrincipal("lambda.amazonaws.com")
+        )
+        framework_logs.grant_write(framework_role)
+        roles.append(framework_role)
+    provider = cr.Provider(
+        scope,
+        "Provider",
+        on_event_handler=handlers.on_event,
+        is_complete_handler=handlers.is_complete,
+        query_interval=Duration.seconds(30),
+        # CloudFormation gives a custom resource at most one hour.
+        total_timeout=Duration.hours(1),
+        framework_on_event_role=roles[0],
+        framework_complete_and_timeout_role=roles[1],
+        log_group=framework_logs,
+        disable_waiter_state_machine_logging=False,
+        waiter_state_machine_log_options=cr.LogOptions(
+            destination=framework_logs, level=sfn.LogLevel.ALL, include_execution_data=False
+        ),
+    )
+    _acknowledge_provider_findings(scope, provider, handlers)
+    return provider
+
+
+def _acknowledge(scope: Construct, findings: dict[str, str]) -> None:
+    Validations.of(scope).acknowledge(
+        *(Acknowledgment(id=finding, reason=reason) for finding, reason in findings.items())
+    )
+
+
+def _arn_finding(resource: Construct) -> str:
+    logical_id = Stack.of(resource).get_logical_id(resource.node.default_child)  # type: ignore[arg-type]
+    return f"<{logical_id}.Arn>"
+
+
+def _acknowledge_provider_findings(
+    scope: Construct, provider: cr.Provider, handlers: _StagingHandlers
+) -> None:
+    """Findings on the policies and state machine that the Provider framework generates."""
+    invoked = [handlers.on_event, handlers.is_complete]
+    invoked += [
+        child
+        for name in ("framework-isComplete", "framework-onTimeout")
+        if (child := provider.node.try_find_child(name)) is not None
+    ]
+    findings = {
+        f"AwsSolutions-IAM5[Resource::{_arn_finding(function)}:*]": (
+            "The Provider framework may invoke any version of its own functions (CDK's generated "
+            "policy); the function ARN itself is specific."
+        )
+        for function in invoked
+    }
+    findings["AwsSolutions-IAM5[Resource::*]"] = (
+        "The waiter state machine's CloudWatch Logs delivery actions (logs:CreateLogDelivery, "
+        "logs:DescribeResourcePolicies, ...) do not support resource-level permissions."
+    )
+    findings["AwsSolutions-SF2"] = (
+        "The waiter state machine only polls is_complete every 30 s during a deployment; its full "
+        "execution history is logged to CloudWatch, X-Ray traces would add nothing."
+    )
+    _acknowledge(scope, findings)
+
+
+def _acknowledge_bucket_grants(role: iam.IRole, bucket: s3.IBucket) -> None:
+    """The stack grants read/write on `models/*` and `packages/*`; the runtime names the keys."""
+    reason = (
+        "Staging writes objects named after the model's files under {prefix} of the model bucket "
+        "and lists/aborts multipart uploads there; the grant is limited to that key prefix."
+    )
+    findings = {
+        f"AwsSolutions-IAM5[Action::{action}]": (
+            f"{action} is CDK's grant_read/grant_read_write action group, applied only to the "
+            "model bucket's models/ and packages/ prefixes and the code asset object."
+        )
+        for action in _READ_WRITE_ACTIONS
+    }
+    if isinstance(bucket.node.default_child, s3.CfnBucket):
+        bucket_arn = _arn_finding(bucket)
+        for prefix in (MODELS_PREFIX, PACKAGES_PREFIX):
+            findings[f"AwsSolutions-IAM5[Resource::{bucket_arn}/{prefix}*]"] = reason.format(
+                prefix=prefix
+            )
+    _acknowledge(role, findings)
