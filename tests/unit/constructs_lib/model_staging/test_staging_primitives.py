@@ -1,0 +1,115 @@
+"""S3 locations, time budgets, Hub token secrets and digests of the staging runtime."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from constructs_lib.model_staging.runtime.staging.budget import Deadline, Unlimited
+from constructs_lib.model_staging.runtime.staging.digests import ContentDigest, VerificationError
+from constructs_lib.model_staging.runtime.staging.hub_token import read_hub_token
+from constructs_lib.model_staging.runtime.staging.s3_location import S3Location
+from constructs_lib.model_staging.runtime.staging.selection import HubFile
+
+
+@pytest.mark.parametrize(
+    ("uri", "bucket", "prefix"),
+    [
+        ("s3://bucket", "bucket", ""),
+        ("s3://bucket/", "bucket", ""),
+        ("s3://bucket/models", "bucket", "models/"),
+        ("s3://bucket/a/b/", "bucket", "a/b/"),
+    ],
+)
+def test_s3_location_parse(uri: str, bucket: str, prefix: str) -> None:
+    assert S3Location.parse(uri) == S3Location(bucket, prefix)
+
+
+@pytest.mark.parametrize(
+    ("uri", "message"),
+    [
+        ("bucket/models", r"--s3-uri: must start with s3:// \(got 'bucket/models'\)"),
+        ("s3:///models", r"--s3-uri: must name a bucket after s3://"),
+        ("s3://b/a//c", r"--s3-uri: must not contain empty path segments"),
+    ],
+)
+def test_s3_location_rejects(uri: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        S3Location.parse(uri, field="--s3-uri")
+
+
+def test_s3_location_child_and_key() -> None:
+    root = S3Location("b", "models/")
+    child = root.child("facebook/musicgen-small", "abc")
+    assert child.uri == "s3://b/models/facebook/musicgen-small/abc/"
+    assert child.key("config.json") == "models/facebook/musicgen-small/abc/config.json"
+
+
+def test_deadline_runs_out_on_its_clock() -> None:
+    now = [100.0]
+    deadline = Deadline(30, clock=lambda: now[0])
+    assert not deadline.exhausted()
+    now[0] = 129.9
+    assert not deadline.exhausted()
+    now[0] = 130.0
+    assert deadline.exhausted()
+    assert Deadline(-5).exhausted()
+    assert not Unlimited().exhausted()
+
+
+class SecretsManager:
+    """Answers get_secret_value like Secrets Manager does for one stored SecretString."""
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def get_secret_value(self, SecretId: str) -> dict[str, str]:
+        return {"Name": SecretId, "SecretString": self.value}
+
+
+@pytest.mark.parametrize(
+    "stored", ["hf_abc", " hf_abc\n", '{"token": "hf_abc"}', '{"HF_TOKEN": "hf_abc", "x": 1}']
+)
+def test_hub_token_formats(stored: str) -> None:
+    assert read_hub_token(SecretsManager(stored), "hub") == "hf_abc"
+
+
+@pytest.mark.parametrize(
+    ("stored", "message"),
+    [
+        ("  ", "hub token secret hub: must hold a non-empty SecretString"),
+        ("{oops", "hub token secret hub: invalid JSON"),
+        ('{"password": "x"}', "a JSON secret must hold exactly one of the string keys token"),
+        ('{"token": "a", "HF_TOKEN": "b"}', "exactly one of the string keys"),
+    ],
+)
+def test_hub_token_errors(stored: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        read_hub_token(SecretsManager(stored), "hub")
+
+
+def test_digest_checks_size_sha256_and_git_blob() -> None:
+    content = b'{"a": 1}'
+    blob_id = hashlib.sha1(b"blob 8\0" + content).hexdigest()
+    sha256 = hashlib.sha256(content).hexdigest()
+
+    for file in (
+        HubFile("c.json", 8, None, blob_id),
+        HubFile("w.safetensors", 8, sha256, None),
+    ):
+        digest = ContentDigest(file)
+        digest.update(content[:3])
+        digest.update(content[3:])
+        assert digest.verify() == sha256
+
+    short = ContentDigest(HubFile("c.json", 9, None, None))
+    short.update(content)
+    with pytest.raises(
+        VerificationError, match=r"c\.json: size mismatch: got 8 bytes, the Hub lists 9"
+    ):
+        short.verify()
+    wrong = ContentDigest(HubFile("c.json", 8, None, "0" * 40))
+    wrong.update(content)
+    with pytest.raises(VerificationError, match=r"c\.json: git blob id mismatch"):
+        wrong.verify()
