@@ -291,6 +291,7 @@ class MusicGenClient:
         on_progress: ProgressCallback | None,
     ) -> GenerationResult:
         watch = _Watch(self, submission, timeout, on_progress)
+        watch.report(Phase.QUEUED)
         for delay in backoff.delays():
             result = self._check_submission(submission, watch)
             if result is not None:
@@ -307,6 +308,7 @@ class MusicGenClient:
         on_progress: ProgressCallback | None,
     ) -> GenerationResult:
         watch = _Watch(self, submission, timeout, on_progress)
+        watch.report(Phase.QUEUED)
         last_check = float("-inf")
         while True:
             if time.monotonic() - last_check >= SQS_SAFETY_CHECK_SECONDS:

@@ -1,0 +1,256 @@
+"""The CLI and the library, unchanged, against the local async endpoint."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from musicgen_client import InferenceFailedError, MusicGenClient
+from tests.integration.e2e.conftest import MAX_CONCURRENT_INVOCATIONS, STACK_NAME, LocalStack
+
+pytestmark = pytest.mark.integration
+
+SAMPLE_RATE = 32_000
+CLI_TIMEOUT_SECONDS = 120
+
+
+def musicgen(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "musicgen_client", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT_SECONDS,
+    )
+
+
+def _silent_wav(*, seconds: float) -> bytes:
+    buffer = io.BytesIO()
+    silence = np.zeros(round(seconds * SAMPLE_RATE))
+    soundfile.write(buffer, silence, SAMPLE_RATE, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+def _objects(stack: LocalStack, prefix: str) -> list[str]:
+    s3 = stack.session().client("s3")
+    listed = s3.list_objects_v2(Bucket=stack.bucket, Prefix=prefix)
+    return [item["Key"] for item in listed.get("Contents", [])]
+
+
+def test_cli_writes_audio_of_the_requested_length(aws_environment, cli_env, tmp_path):
+    done = musicgen(
+        "generate",
+        "calm lofi beat with piano",
+        "--env",
+        "e2e",
+        "--duration",
+        "1.5",
+        "--seed",
+        "7",
+        "-o",
+        "beat.wav",
+        env=cli_env,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    audio, rate = soundfile.read(tmp_path / "beat.wav")
+    assert rate == SAMPLE_RATE
+    assert len(audio) == round(1.5 * SAMPLE_RATE)
+    assert "seed=7" in done.stdout
+    assert "queued" in done.stderr and "downloading" in done.stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["beat.wav"]
+
+
+def test_cli_several_prompts_write_numbered_files(aws_environment, cli_env, tmp_path):
+    done = musicgen(
+        "generate",
+        "jazz trio",
+        "ambient pad strings",
+        "--env",
+        "e2e",
+        "--duration",
+        "1",
+        "--seed",
+        "3",
+        "-o",
+        "beat.flac",
+        env=cli_env,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["beat-0.flac", "beat-1.flac"]
+    first, second = (soundfile.read(tmp_path / f"beat-{index}.flac")[0] for index in (0, 1))
+    assert len(first) == len(second) == SAMPLE_RATE
+    assert "prompt='jazz trio'" in done.stdout and "prompt='ambient pad strings'" in done.stdout
+
+
+def test_cli_bad_request_is_refused_before_upload(aws_environment, cli_env, tmp_path):
+    before = _objects(aws_environment, "async-input/")
+    done = musicgen(
+        "generate",
+        "calm lofi beat",
+        "--env",
+        "e2e",
+        "--duration",
+        "60",
+        "-o",
+        "beat.wav",
+        env=cli_env,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2
+    assert "duration: must be > 0 and <= 4" in done.stderr
+    assert list(tmp_path.iterdir()) == []
+    assert _objects(aws_environment, "async-input/") == before
+
+
+def test_cli_endpoint_failure_prints_the_field_and_writes_nothing(
+    aws_environment, cli_env, tmp_path
+):
+    # Without the stack the client cannot know the endpoint's limit: the endpoint refuses.
+    outputs = aws_environment.outputs
+    done = musicgen(
+        "generate",
+        "calm lofi beat",
+        "--duration",
+        "6",
+        "-o",
+        "beat.wav",
+        "--endpoint-name",
+        outputs["EndpointName"],
+        "--input-s3-uri",
+        outputs["InputS3Uri"],
+        "--output-s3-uri",
+        outputs["OutputS3Uri"],
+        "--failure-s3-uri",
+        outputs["FailureS3Uri"],
+        env=cli_env,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 1
+    assert "the endpoint reported a failure" in done.stderr
+    assert "duration" in done.stderr and "<= 4" in done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_notify_sqs_and_cleans_up_its_queue(aws_environment, cli_env, tmp_path):
+    session = aws_environment.session()
+    done = musicgen(
+        "generate",
+        "upbeat electronic dance track",
+        "--env",
+        "e2e",
+        "--duration",
+        "1",
+        "--seed",
+        "11",
+        "--notify",
+        "sqs",
+        "-o",
+        "out/",
+        env=cli_env,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    (written,) = (tmp_path / "out").iterdir()
+    assert written.suffix == ".wav"
+    assert len(soundfile.read(written)[0]) == SAMPLE_RATE
+    assert (
+        session.client("sqs").list_queues(QueueNamePrefix="musicgen-client-").get("QueueUrls", [])
+        == []
+    )
+    sns = session.client("sns")
+    for key in ("SuccessTopicArn", "ErrorTopicArn"):
+        topic = aws_environment.outputs[key]
+        assert sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"] == []
+
+
+def test_cli_no_wait_then_fetch(aws_environment, cli_env, tmp_path):
+    submitted = musicgen(
+        "generate",
+        "slow sad violin",
+        "--env",
+        "e2e",
+        "--duration",
+        "1",
+        "--seed",
+        "5",
+        "--no-wait",
+        env=cli_env,
+        cwd=tmp_path,
+    )
+    assert submitted.returncode == 0, submitted.stderr
+    lines = dict(line.split(":", 1) for line in submitted.stdout.splitlines()[:4])
+    inference_id = lines["inference id"].strip()
+    assert lines["output"].strip().endswith(f"async-output/{inference_id}.out")
+    assert lines["failure"].strip().endswith(f"async-failure/{inference_id}-error.out")
+    assert list(tmp_path.iterdir()) == []
+    aws_environment.emulator.wait_until_idle()
+    fetched = musicgen(
+        "fetch", inference_id, "--env", "e2e", "-o", "late.wav", env=cli_env, cwd=tmp_path
+    )
+    assert fetched.returncode == 0, fetched.stderr
+    assert len(soundfile.read(tmp_path / "late.wav")[0]) == SAMPLE_RATE
+    assert "seed=5" in fetched.stdout
+
+
+def test_twenty_concurrent_requests_none_lost_none_mixed_up(aws_environment):
+    client = MusicGenClient.from_stack(STACK_NAME)
+    words = ["calm", "lofi", "jazz", "rock", "epic", "happy", "sad", "slow", "fast", "synth"]
+    requests = [
+        {
+            "prompt": f"{words[n % 10]} {words[(n * 3 + 1) % 10]} beat",
+            "seed": 1000 + n,
+            "duration": 0.5,
+        }
+        for n in range(20)
+    ]
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        submissions = list(pool.map(client.submit, requests))
+    assert len({submission.inference_id for submission in submissions}) == 20
+    results = [client.wait(submission, timeout=240) for submission in submissions]
+    for request, submission, result in zip(requests, submissions, results, strict=True):
+        assert result.inference_id == submission.inference_id
+        (clip,) = result.clips
+        assert (clip.prompt, clip.seed) == (request["prompt"], request["seed"])
+        assert clip.duration == pytest.approx(0.5)
+    # Different seeds must give different audio, or a mix-up could go unnoticed.
+    assert len({result.clips[0].audio for result in results}) == 20
+    outcomes = aws_environment.emulator.record.outcomes
+    assert all(outcomes[s.inference_id] == "Completed" for s in submissions)
+    assert aws_environment.emulator.record.peak_in_flight <= MAX_CONCURRENT_INVOCATIONS
+
+
+def test_library_same_seed_same_audio(aws_environment):
+    client = MusicGenClient.from_stack(STACK_NAME)
+    first = client.generate("calm piano", duration=0.5, seed=42)
+    again = client.generate("calm piano", duration=0.5, seed=42, notify="sqs")
+    assert first.clips[0].audio == again.clips[0].audio
+    assert first.inference_id != again.inference_id
+
+
+def test_library_failure_through_sqs_names_the_field(aws_environment):
+    client = MusicGenClient.from_stack(STACK_NAME)
+    melody = _silent_wav(seconds=0.5)
+    with pytest.raises(InferenceFailedError) as failure:
+        client.generate("calm piano", duration=0.5, melody=melody, notify="sqs", timeout=60)
+    assert "melody" in failure.value.message
+    assert failure.value.failure_location.endswith(f"{failure.value.inference_id}-error.out")
+
+
+def test_library_bare_audio_accept(aws_environment):
+    client = MusicGenClient.from_stack(STACK_NAME)
+    submission = client.submit(
+        {"prompt": "calm piano", "duration": 0.5, "seed": 1}, accept="audio/wav"
+    )
+    (clip,) = client.wait(submission, timeout=60).clips
+    assert (clip.format, clip.sample_rate, clip.seed) == ("wav", SAMPLE_RATE, None)
+    assert clip.duration == pytest.approx(0.5)
