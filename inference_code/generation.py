@@ -45,6 +45,7 @@ class WindowPlan:
 class GenerationResult:
     clips: list[np.ndarray]  # one (channels, samples) float32 array per prompt
     windows: int
+    seams: tuple[int, ...]  # sample index where each later window's own audio begins
     generation_seconds: float
 
 
@@ -99,6 +100,7 @@ def generate_clips(
             context = np.broadcast_to(tail, (batch, *tail.shape))
     made: np.ndarray | None = None
     made_frames = windows = 0
+    seams: list[int] = []
     torch.manual_seed(seed)
     while made_frames < needed_frames:
         context_frames = 0 if context is None else context.shape[-1] // hop
@@ -113,6 +115,7 @@ def generate_clips(
         else:
             overlap = min(start, round(CROSSFADE_SECONDS * loaded.sampling_rate))
             rendered = audio[..., start - overlap : start + new_frames * hop]
+            seams.append(made.shape[-1])
             made = crossfade_append(made, rendered, overlap)
         made_frames += new_frames
         reuse = min(plan.context_frames, made.shape[-1] // hop)
@@ -120,7 +123,10 @@ def generate_clips(
     assert made is not None
     clips = [np.ascontiguousarray(made[index, :, :target_samples]) for index in range(batch)]
     return GenerationResult(
-        clips=clips, windows=windows, generation_seconds=time.perf_counter() - started
+        clips=clips,
+        windows=windows,
+        seams=tuple(seams),
+        generation_seconds=time.perf_counter() - started,
     )
 
 

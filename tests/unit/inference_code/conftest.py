@@ -1,0 +1,81 @@
+"""Tiny MusicGen models on disk and the handler hooks, imported the way the container does.
+
+The container puts `/opt/ml/model/code/` on sys.path and imports `inference` top-level, so the
+tests do the same with `inference_code/`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from tests.support.tiny_musicgen import build_tiny_musicgen
+
+INFERENCE_CODE = Path(__file__).resolve().parents[3] / "inference_code"
+# Window of 60 frames (1.2 s): a 4 s clip needs several windows, generated in well under a second.
+SHORT_WINDOW_POSITIONS = 64
+
+if str(INFERENCE_CODE) not in sys.path:
+    sys.path.insert(0, str(INFERENCE_CODE))
+
+
+@pytest.fixture(scope="session")
+def hooks() -> ModuleType:
+    import inference
+
+    return inference
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("tiny_musicgen")
+    dirs = {
+        variant: build_tiny_musicgen(root / variant, variant=variant)
+        for variant in ("mono", "stereo", "melody")
+    }
+    dirs["short_window"] = build_tiny_musicgen(
+        root / "short_window", variant="mono", max_position_embeddings=SHORT_WINDOW_POSITIONS
+    )
+    return dirs
+
+
+@pytest.fixture(scope="session")
+def mono_model(hooks: ModuleType, tiny_model_dirs: dict[str, Path]) -> Any:
+    return hooks.model_fn(str(tiny_model_dirs["mono"]))
+
+
+@pytest.fixture(scope="session")
+def stereo_model(hooks: ModuleType, tiny_model_dirs: dict[str, Path]) -> Any:
+    return hooks.model_fn(str(tiny_model_dirs["stereo"]))
+
+
+@pytest.fixture(scope="session")
+def melody_model(hooks: ModuleType, tiny_model_dirs: dict[str, Path]) -> Any:
+    return hooks.model_fn(str(tiny_model_dirs["melody"]))
+
+
+@pytest.fixture(scope="session")
+def short_window_model(hooks: ModuleType, tiny_model_dirs: dict[str, Path]) -> Any:
+    return hooks.model_fn(str(tiny_model_dirs["short_window"]))
+
+
+Invoke = Callable[..., Any]
+
+
+@pytest.fixture(scope="session")
+def invoke(hooks: ModuleType) -> Invoke:
+    """Run a request through input_fn -> predict_fn -> output_fn as the toolkit chains them."""
+
+    def run(model: Any, payload: Any, accept: str = "application/json") -> Any:
+        body = payload if isinstance(payload, str | bytes) else json.dumps(payload)
+        request = hooks.input_fn(body, "application/json")
+        response = hooks.output_fn(hooks.predict_fn(request, model), accept)
+        return json.loads(response) if accept == "application/json" else response
+
+    return run
