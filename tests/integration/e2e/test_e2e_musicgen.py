@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from musicgen_client import InferenceFailedError, MusicGenClient
+from musicgen_client import InferenceFailedError, MusicGenClient, Progress
 from tests.integration.e2e.conftest import MAX_CONCURRENT_INVOCATIONS, STACK_NAME, LocalStack
 
 pytestmark = pytest.mark.integration
@@ -254,3 +254,27 @@ def test_library_bare_audio_accept(aws_environment):
     (clip,) = client.wait(submission, timeout=60).clips
     assert (clip.format, clip.sample_rate, clip.seed) == ("wav", SAMPLE_RATE, None)
     assert clip.duration == pytest.approx(0.5)
+
+
+def test_ctrl_c_while_listening_removes_the_temporary_queue(aws_environment):
+    client = MusicGenClient.from_stack(STACK_NAME)
+    submission = client.submit({"prompt": "calm piano", "duration": 0.5})
+
+    def interrupt(progress: Progress) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        client.wait(submission, notify="sqs", on_progress=interrupt)
+    sqs = aws_environment.session().client("sqs")
+    assert sqs.list_queues(QueueNamePrefix="musicgen-client-").get("QueueUrls", []) == []
+    aws_environment.emulator.wait_until_idle()
+
+
+def test_cli_fetch_too_early_and_unknown_stack(aws_environment, cli_env, tmp_path):
+    early = musicgen("fetch", "never-submitted", "--env", "e2e", env=cli_env, cwd=tmp_path)
+    assert early.returncode == 4
+    assert "never-submitted has no result yet" in early.stderr
+    unknown = musicgen("generate", "calm piano", "--env", "nope", env=cli_env, cwd=tmp_path)
+    assert unknown.returncode == 2
+    assert "stack MusicGen-nope: cannot be read" in unknown.stderr
+    assert list(tmp_path.iterdir()) == []
