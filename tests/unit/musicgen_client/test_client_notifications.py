@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from musicgen_client.notification_queue import queue_policy
 from musicgen_client.notifications import (
     InvocationStatus,
     NotificationFormatError,
@@ -106,3 +107,24 @@ def test_expired():
 def test_foreign_messages_are_rejected(message, error):
     with pytest.raises(NotificationFormatError, match=error):
         parse_notification(message)
+
+
+def test_a_cloudwatch_alarm_on_the_error_topic_is_not_mistaken_for_a_result():
+    alarm = {
+        "AlarmName": "MusicGen-dev-OldestRequest",
+        "NewStateValue": "ALARM",
+        "NewStateReason": "Threshold Crossed",
+        "Trigger": {"MetricName": "ApproximateAgeOfOldestRequest"},
+    }
+    with pytest.raises(NotificationFormatError, match="inferenceId: missing"):
+        parse_sqs_body(_sns_envelope(alarm))
+
+
+def test_queue_policy_admits_exactly_the_two_topics():
+    topics = ["arn:aws:sns:us-east-1:123456789012:ok", "arn:aws:sns:us-east-1:123456789012:err"]
+    policy = json.loads(queue_policy("arn:aws:sqs:us-east-1:123456789012:q", topics))
+    (statement,) = policy["Statement"]
+    assert statement["Principal"] == {"Service": "sns.amazonaws.com"}
+    assert statement["Action"] == "sqs:SendMessage"
+    assert statement["Resource"] == "arn:aws:sqs:us-east-1:123456789012:q"
+    assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": topics}}
