@@ -3,8 +3,9 @@
 It speaks what the staging runtime uses: `GET /api/models/<id>/revision/<rev>?blobs=true`
 (commit sha and `siblings` with sizes, git blob ids and LFS sha256) and
 `GET /<id>/resolve/<rev>/<path>` with HTTP Range support. Like the real Hub, LFS downloads are
-redirected to another host (a "CDN" that rejects an Authorization header). Tests can make it lie
-about a file, require a token, or drop connections, and every request is recorded.
+redirected to another host (a "CDN" on a second port that rejects an Authorization header).
+Tests can make it lie about a file, require a token, or drop connections; every request is
+recorded.
 """
 
 from __future__ import annotations
@@ -220,18 +221,20 @@ def _handler_for(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
 
 @contextmanager
 def running_fake_hub() -> Iterator[FakeHub]:
-    """Serve a FakeHub on a free loopback port; LFS redirects go to `localhost` (another host)."""
+    """Serve a FakeHub on a free loopback port; LFS redirects go to a second port (the "CDN")."""
     hub = FakeHub()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(hub))
-    server.daemon_threads = True
-    port = server.server_address[1]
-    hub.url = f"http://127.0.0.1:{port}"
-    hub.cdn_url = f"http://localhost:{port}"
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
+    servers = [ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(hub)) for _ in range(2)]
+    threads = []
+    for server in servers:
+        server.daemon_threads = True
+        thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+        thread.start()
+        threads.append(thread)
+    hub.url, hub.cdn_url = (f"http://127.0.0.1:{server.server_address[1]}" for server in servers)
     try:
         yield hub
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+        for server, thread in zip(servers, threads, strict=True):
+            server.shutdown()
+            server.server_close()
+            thread.join(timeout=10)
