@@ -62,6 +62,7 @@ class ModelStaging(Construct):
         commit: the resolved Hub commit (or `s3-<fingerprint>` of user-staged weights).
         model_data_url: `s3://<bucket>/packages/<model_id>/<commit>/<code hash>/` (trailing `/`).
         package_objects_pattern: `packages/<model_id>/*`, for the endpoint role's read grant.
+        code_hash: the inference code asset hash (the last segment of the package prefix).
         grant_principal: the handlers' role; the stack grants it read/write on `models/*` and
             `packages/*` of `model_bucket`.
     """
@@ -114,6 +115,7 @@ class ModelStaging(Construct):
         }
         if model_s3_uri:
             package_properties["ModelS3Uri"] = model_s3_uri
+            _grant_read_source(role, model_s3_uri)
         else:
             snapshot_properties = {
                 "Bucket": model_bucket.bucket_name,
@@ -149,6 +151,32 @@ class ModelStaging(Construct):
         _acknowledge_bucket_grants(role, model_bucket)
 
 
+def _grant_read_source(role: iam.Role, model_s3_uri: str) -> None:
+    """Read access to user-staged weights: list the prefix, read the objects below it."""
+    source = S3Location.parse(model_s3_uri, field="model_s3_uri")
+    bucket_arn = f"arn:{Aws.PARTITION}:s3:::{source.bucket}"
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["s3:ListBucket"],
+            resources=[bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [f"{source.prefix}*"]}},
+        )
+    )
+    role.add_to_principal_policy(
+        iam.PolicyStatement(actions=["s3:GetObject"], resources=[f"{bucket_arn}/{source.prefix}*"])
+    )
+    _acknowledge(
+        role,
+        {
+            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{source.bucket}/"
+            f"{source.prefix}*]": (
+                "model_s3_uri names a prefix of user-staged weights; staging reads every object "
+                "below it (their names are the model's files) and nothing else."
+            )
+        },
+    )
+
+
 def _validate(
     model_id: str,
     model_revision: str,
@@ -169,7 +197,7 @@ def _validate(
         raise ValueError(f"code_directory: must hold inference.py (got {code_directory!r})")
     if hub_token_secret_name is not None and not hub_token_secret_name.strip():
         raise ValueError("hub_token_secret_name: must be a secret name or None (got an empty one)")
-    if model_s3_uri is not None and not Token.is_unresolved(model_s3_uri):
+    if model_s3_uri is not None:
         S3Location.parse(model_s3_uri, field="model_s3_uri")
 
 

@@ -134,6 +134,10 @@ class HubClient:
             except urllib.error.HTTPError as error:
                 if error.code in (401, 403, 404):
                     raise _refusal(what, error) from None
+                if error.code == 416:
+                    raise HubError(
+                        f"{what}: size mismatch: the file is shorter on the Hub"
+                    ) from None
                 if error.code not in _RETRYABLE_STATUS:
                     raise HubError(f"{what}: HTTP {error.code} {error.reason}") from None
                 last_error = f"HTTP {error.code} {error.reason}"

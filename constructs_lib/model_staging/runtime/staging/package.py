@@ -139,7 +139,8 @@ def build_package(
             continue
         if budget.exhausted():
             return False
-        _copy(s3, weights.location.key(file.path), key, file, destination, copy_part_size, weights)
+        source = {"Bucket": weights.location.bucket, "Key": weights.location.key(file.path)}
+        _copy(s3, source, bucket, key, file, copy_part_size)
     for path, (body, sha256) in code_entries.items():
         key = destination.key(path)
         if _is_current(s3, bucket, key, existing, len(body), sha256):
@@ -206,17 +207,10 @@ def _is_current(
 
 
 def _copy(
-    s3: Any,
-    source_key: str,
-    key: str,
-    file: WeightFile,
-    destination: S3Location,
-    part_size: int,
-    weights: WeightsSource,
+    s3: Any, source: dict[str, str], bucket: str, key: str, file: WeightFile, part_size: int
 ) -> None:
-    source = {"Bucket": weights.location.bucket, "Key": source_key}
+    """Server-side copy; files over one part are copied as parallel part copies."""
     metadata = {SHA256_METADATA: file.sha256} if file.sha256 else {}
-    bucket = destination.bucket
     if file.size <= part_size:
         s3.copy_object(
             CopySource=source,

@@ -191,10 +191,20 @@ def test_inputs_change_the_properties(code_directory: Path, tmp_path: Path) -> N
         != package_properties(base)["CodeHash"]
     )
 
-    user_staged = build(code_directory, model_s3_uri="s3://weights/musicgen/")[0]
-    Template.from_stack(user_staged).resource_count_is("Custom::ModelSnapshot", 0)
-    assert package_properties(user_staged)["ModelS3Uri"] == "s3://weights/musicgen/"
-    assert "SnapshotUri" not in package_properties(user_staged)
+
+def test_user_staged_weights_skip_the_snapshot(code_directory: Path) -> None:
+    stack, staging = build(code_directory, model_s3_uri="s3://weights/musicgen")
+    template = Template.from_stack(stack)
+
+    template.resource_count_is("Custom::ModelSnapshot", 0)
+    (package,) = template.find_resources("Custom::ModelPackage").values()
+    assert package["Properties"]["ModelS3Uri"] == "s3://weights/musicgen"
+    assert "SnapshotUri" not in package["Properties"]
+    statements = json.dumps(template.find_resources("AWS::IAM::Policy"))
+    assert '"s3:prefix": ["musicgen/*"]' in statements
+    assert ':s3:::weights/musicgen/*"' in statements
+    report = AwsSolutionsChecks(staging).validate_scope(staging)
+    assert [violation.rule_name for violation in report.violations] == []
 
 
 @pytest.mark.parametrize(
