@@ -102,6 +102,14 @@ class ModelStaging(Construct):
             secretsmanager.Secret.from_secret_name_v2(
                 self, "HubToken", hub_token_secret_name
             ).grant_read(role)
+        # The runtime marks verified snapshot objects with a tag (see runtime transfer.py); the
+        # stack's grants on models/* and packages/* need not know about that detail.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObjectTagging", "s3:PutObjectTagging"],
+                resources=[model_bucket.arn_for_objects(f"{MODELS_PREFIX}*")],
+            )
+        )
         handlers = _StagingHandlers(self, "Handlers", role=role)
         provider = _provider(self, handlers)
 

@@ -85,6 +85,8 @@ def test_package_holds_weights_and_code_and_nothing_else(
     assert (
         weights_head["Metadata"]["sha256"] == hashlib.sha256(files["model.safetensors"]).hexdigest()
     )
+    for name in ("config.json", "model.safetensors"):
+        assert s3.get_object_tagging(Bucket=bucket, Key=destination.key(name))["TagSet"] == []
     assert fake_hub.file_requests() == []  # weights come from models/, never from the Hub again
 
 

@@ -218,6 +218,8 @@ def _copy(
             Key=key,
             Metadata=metadata,
             MetadataDirective="REPLACE",
+            # The snapshot's verification tag stays in models/ (and needs no tagging permission).
+            TaggingDirective="REPLACE",
         )
         LOG.info("%s: copied (%d bytes)", key, file.size)
         return

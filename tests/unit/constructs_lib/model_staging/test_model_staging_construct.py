@@ -132,6 +132,9 @@ def test_handler_role_permissions(synthesized: Any) -> None:
     assert "secret:hf-hub-token-??????" in rendered
     assert f"/{staging.code_hash}.zip" in rendered
     assert '"Action": "s3:*"' not in rendered and '"Resource": "*"' not in rendered
+    tagging = next(s for s in statements if "s3:PutObjectTagging" in s["Action"])
+    assert tagging["Action"] == ["s3:GetObjectTagging", "s3:PutObjectTagging"]
+    assert tagging["Resource"]["Fn::Join"][1][-1] == "/models/*"
     # The custom resources wait for the grants the stack adds to the role's policy.
     for kind in ("Custom::ModelSnapshot", "Custom::ModelPackage"):
         (resource,) = resources_of(template, kind).values()
