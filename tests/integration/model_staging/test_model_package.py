@@ -170,3 +170,17 @@ def test_delete_package_removes_only_its_prefix(fake_hub: FakeHub, s3: Any, buck
 
     assert keys(s3, bucket, "packages/") == []
     assert len(keys(s3, bucket, snapshot.location.prefix)) == len(INFERENCE_FILES) + 1
+
+
+def test_user_uri_of_a_staged_snapshot_uses_its_manifest(
+    fake_hub: FakeHub, s3: Any, bucket: str
+) -> None:
+    """An operator staged with the CLI and points model_s3_uri at the snapshot it printed."""
+    repo = fake_hub.add_repo(MODEL_ID, repo_files())
+    snapshot = stage(s3, bucket)
+
+    weights = user_weights(s3, S3Location.parse(snapshot.location.uri))
+
+    assert weights.version == repo.commit
+    assert [file.path for file in weights.files] == INFERENCE_FILES
+    assert all(file.sha256 for file in weights.files)

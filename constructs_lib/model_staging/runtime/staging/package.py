@@ -66,13 +66,12 @@ def user_weights(s3: Any, source: S3Location) -> WeightsSource:
 
     Its version is a fingerprint of the listing (keys, sizes, ETags): other bytes, other prefix.
     """
-    if read_manifest(s3, source) is not None:
+    listed = list(_list_objects(s3, source))
+    # Decided from the listing: a GET of a missing manifest is "403", not "404", for a role that
+    # may list only this prefix.
+    if any(obj["Key"] == source.key(MANIFEST_NAME) for obj in listed):
         return snapshot_weights(s3, source)
-    objects = [
-        obj
-        for obj in _list_objects(s3, source)
-        if not obj["Key"].endswith("/") and obj["Key"] != source.key(MANIFEST_NAME)
-    ]
+    objects = [obj for obj in listed if not obj["Key"].endswith("/")]
     files = tuple(
         WeightFile(path=obj["Key"][len(source.prefix) :], size=obj["Size"], sha256=None)
         for obj in objects
