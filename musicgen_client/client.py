@@ -79,6 +79,7 @@ class MusicGenClient:
         success_topic_arn: str | None = None,
         error_topic_arn: str | None = None,
         max_duration_seconds: float | None = None,
+        model_commit: str | None = None,
         session: boto3.Session | None = None,
         invocation_timeout_seconds: int = DEFAULT_INVOCATION_TIMEOUT_SECONDS,
         request_ttl_seconds: int = DEFAULT_REQUEST_TTL_SECONDS,
@@ -101,6 +102,7 @@ class MusicGenClient:
             success_topic_arn=success_topic_arn,
             error_topic_arn=error_topic_arn,
             max_duration_seconds=max_duration_seconds,
+            model_commit=model_commit,
         )
         self.invocation_timeout_seconds = invocation_timeout_seconds
         self.request_ttl_seconds = request_ttl_seconds
@@ -127,6 +129,7 @@ class MusicGenClient:
             success_topic_arn=settings.success_topic_arn,
             error_topic_arn=settings.error_topic_arn,
             max_duration_seconds=settings.max_duration_seconds,
+            model_commit=settings.model_commit,
             session=session,
             **options,
         )

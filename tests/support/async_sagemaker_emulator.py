@@ -7,8 +7,8 @@ unchanged, pointed here with `AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`), queues each 
 pool of `max_concurrent_invocations` workers (MaxConcurrentInvocationsPerInstance) does what
 SageMaker does: read the input object, POST it to the container's `/invocations`, write
 `<id>.out` or `<id>-error.out`, and publish the notification to the success or error topic.
-It also answers `DescribeEndpoint` (`AWS_ENDPOINT_URL_SAGEMAKER`): zero instances until the
-first request arrives, one afterwards, like an endpoint scaled to zero.
+It also answers `DescribeEndpoint` (`AWS_ENDPOINT_URL_SAGEMAKER`): zero instances until
+`cold_start_seconds` after the first request, one afterwards, like an endpoint scaled to zero.
 """
 
 from __future__ import annotations
@@ -50,6 +50,12 @@ class EmulatedEndpoint:
     error_topic_arn: str | None = None
     max_concurrent_invocations: int = 1
     region: str = "us-east-1"
+    # Seconds from the first request until the (scaled-to-zero) instance serves; meanwhile
+    # requests wait in the queue and DescribeEndpoint reports no instance.
+    cold_start_seconds: float = 0.0
+    # Queue time counts against RequestTTLSeconds multiplied by this; botocore refuses a TTL
+    # under 60 s, so a test shrinks it to see `Expired` within seconds.
+    request_ttl_scale: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -100,6 +106,8 @@ class AsyncSageMakerEmulator:
         self._s3 = session.client("s3", endpoint_url=aws_endpoint_url)
         self._sns = session.client("sns", endpoint_url=aws_endpoint_url)
         self._instances = 0
+        self._instance_ready = threading.Event()
+        self._cold_start: threading.Timer | None = None
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self._threads = [
@@ -121,6 +129,9 @@ class AsyncSageMakerEmulator:
 
     def stop(self) -> None:
         self._server.shutdown()
+        if self._cold_start is not None:
+            self._cold_start.cancel()
+        self._instance_ready.set()
         for _ in range(self.endpoint.max_concurrent_invocations):
             self._jobs.put(None)
         for thread in self._threads:
@@ -230,7 +241,7 @@ class AsyncSageMakerEmulator:
             ),
             received_time=datetime.now(UTC),
         )
-        self._instances = 1
+        self._start_instance()
         self._jobs.put(job)
         return (
             HTTPStatus.ACCEPTED,
@@ -240,6 +251,20 @@ class AsyncSageMakerEmulator:
             },
             {"InferenceId": inference_id},
         )
+
+    def _start_instance(self) -> None:
+        with self._lock:
+            if self._cold_start is not None:
+                return
+            self._cold_start = threading.Timer(
+                self.endpoint.cold_start_seconds, self._instance_started
+            )
+            self._cold_start.daemon = True
+            self._cold_start.start()
+
+    def _instance_started(self) -> None:
+        self._instances = 1
+        self._instance_ready.set()
 
     def _output_uri(self, inference_id: str) -> str:
         return self.endpoint.output_s3_uri.rstrip("/") + f"/{inference_id}.out"
@@ -255,6 +280,7 @@ class AsyncSageMakerEmulator:
             try:
                 if job is None:
                     return
+                self._instance_ready.wait()
                 with self._lock:
                     self.record.in_flight += 1
                     self.record.peak_in_flight = max(
@@ -273,7 +299,8 @@ class AsyncSageMakerEmulator:
                 self._jobs.task_done()
 
     def _process(self, job: _Job) -> str:
-        if time.monotonic() - job.queued_at > job.request_ttl_seconds:
+        ttl = job.request_ttl_seconds * self.endpoint.request_ttl_scale
+        if time.monotonic() - job.queued_at > ttl:
             self._notify(job, "Expired", failure_reason="Request expired in the queue")
             return "Expired"
         bucket, key = _split_s3_uri(job.input_location)

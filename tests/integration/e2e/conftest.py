@@ -141,3 +141,34 @@ def cli_env(local_stack: LocalStack) -> dict[str, str]:
     """The environment of a `musicgen` subprocess: the user's, plus the local endpoint URLs."""
     inherited = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
     return {**inherited, **local_stack.environment}
+
+
+@pytest.fixture
+def cold_endpoint(
+    local_stack: LocalStack, model_server_url: str, s3_endpoint_url: str
+) -> Iterator[dict[str, str]]:
+    """The same endpoint, scaled to zero with a slow cold start and a queue TTL of ~1 s.
+
+    Yields the environment of a CLI that talks to it.
+    """
+    outputs = local_stack.outputs
+    endpoint = EmulatedEndpoint(
+        name=ENDPOINT_NAME,
+        output_s3_uri=outputs["OutputS3Uri"],
+        failure_s3_uri=outputs["FailureS3Uri"],
+        success_topic_arn=outputs["SuccessTopicArn"],
+        error_topic_arn=outputs["ErrorTopicArn"],
+        cold_start_seconds=3.0,
+        request_ttl_scale=1 / 60,
+    )
+    with running_async_sagemaker(
+        endpoint=endpoint, model_url=model_server_url, aws_endpoint_url=s3_endpoint_url
+    ) as emulator:
+        inherited = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+        yield {
+            **inherited,
+            **local_stack.environment,
+            "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": emulator.url,
+            "AWS_ENDPOINT_URL_SAGEMAKER": emulator.url,
+        }
+        emulator.wait_until_idle()

@@ -231,6 +231,8 @@ def test_twenty_concurrent_requests_none_lost_none_mixed_up(aws_environment):
 
 def test_library_same_seed_same_audio(aws_environment):
     client = MusicGenClient.from_stack(STACK_NAME)
+    assert client.settings.model_commit == "0" * 40
+    assert client.settings.max_duration_seconds == 4.0
     first = client.generate("calm piano", duration=0.5, seed=42)
     again = client.generate("calm piano", duration=0.5, seed=42, notify="sqs")
     assert first.clips[0].audio == again.clips[0].audio
@@ -277,4 +279,27 @@ def test_cli_fetch_too_early_and_unknown_stack(aws_environment, cli_env, tmp_pat
     unknown = musicgen("generate", "calm piano", "--env", "nope", env=cli_env, cwd=tmp_path)
     assert unknown.returncode == 2
     assert "stack MusicGen-nope: cannot be read" in unknown.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_reports_a_cold_start_and_an_expired_request(cold_endpoint, tmp_path):
+    done = musicgen(
+        "generate",
+        "calm piano",
+        "--env",
+        "e2e",
+        "--duration",
+        "0.5",
+        "--request-ttl",
+        "60",
+        "--notify",
+        "sqs",
+        "-o",
+        "beat.wav",
+        env=cold_endpoint,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 3, done.stderr
+    assert "cold start likely" in done.stderr
+    assert "expired before it was processed" in done.stderr
     assert list(tmp_path.iterdir()) == []
