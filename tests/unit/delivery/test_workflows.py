@@ -228,7 +228,9 @@ def test_diff_assumes_a_role_per_environment_and_comments_once(
     assert credentials["if"] == "steps.gate.outputs.run == 'true'"
     gate = next(step for step in jobs["diff"]["steps"] if step.get("id") == "gate")
     assert "::notice " in gate["run"] and "exit 1" not in gate["run"]
-    assert any("make diff ENV=" in step.get("run", "") for step in jobs["diff"]["steps"])
+    (diff_step,) = [s for s in jobs["diff"]["steps"] if "make diff ENV=" in s.get("run", "")]
+    # Template comparison goes through the lookup role; a change set would need the deploy role.
+    assert diff_step["env"]["DIFF_METHOD"] == "template"
     # Only the comment job may write to the pull request, and it alone gets that permission.
     assert jobs["comment"]["permissions"] == {"contents": "read", "pull-requests": "write"}
     assert "always()" in jobs["comment"]["if"]
