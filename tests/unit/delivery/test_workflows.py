@@ -261,3 +261,4 @@ def test_deploy_runs_one_environment_at_a_time_behind_github_environments(
     (credentials,) = _steps_using(deploy, "aws-actions/configure-aws-credentials")
     assert credentials["with"]["role-to-assume"] == "${{ vars[matrix.deploy_role_variable] }}"
     assert job["steps"][-1]["run"] == 'make deploy ENV="$ENVIRONMENT"'
+    assert job["steps"][-1]["env"]["DEPLOY_FLAGS"] == "--require-approval never"
