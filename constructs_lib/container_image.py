@@ -1,0 +1,110 @@
+"""The Hugging Face PyTorch inference image URI, resolved offline from the SageMaker SDK's table.
+
+For a stack with a concrete region the URI is a plain string. For an environment-agnostic stack
+it is looked up at deploy time in a region -> URI `CfnMapping` built from the same table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+from aws_cdk import Aws, CfnMapping, Stack, Token
+from sagemaker.core import image_uris
+
+_FRAMEWORK = "huggingface"
+
+
+class UnsupportedContainerVersions(ValueError):
+    """The SDK's image table has no inference image for these versions."""
+
+
+def _framework_entry(transformers: str, pytorch: str) -> dict:
+    versions = image_uris.config_for_framework(_FRAMEWORK)["inference"]["versions"]
+    if transformers not in versions:
+        known = ", ".join(sorted(versions))
+        raise UnsupportedContainerVersions(
+            f"no Hugging Face inference image for transformers {transformers}; known: {known}"
+        )
+    by_framework = versions[transformers]
+    key = f"pytorch{pytorch}"
+    if key not in by_framework:
+        known = ", ".join(
+            k.removeprefix("pytorch") for k in by_framework if k.startswith("pytorch")
+        )
+        raise UnsupportedContainerVersions(
+            f"transformers {transformers} ships with pytorch {known}, not {pytorch}"
+        )
+    return by_framework[key]
+
+
+@cache
+def image_uri_for_region(
+    *, region: str, transformers: str, pytorch: str, instance_type: str
+) -> str:
+    entry = _framework_entry(transformers, pytorch)
+    return image_uris.retrieve(
+        _FRAMEWORK,
+        region=region,
+        version=transformers,
+        base_framework_version=f"pytorch{pytorch}",
+        py_version=entry["py_versions"][-1],
+        image_scope="inference",
+        instance_type=instance_type,
+    )
+
+
+@cache
+def image_uris_by_region(*, transformers: str, pytorch: str, instance_type: str) -> dict[str, str]:
+    entry = _framework_entry(transformers, pytorch)
+    return {
+        region: image_uri_for_region(
+            region=region, transformers=transformers, pytorch=pytorch, instance_type=instance_type
+        )
+        for region in sorted(entry["registries"])
+    }
+
+
+@dataclass(frozen=True)
+class InferenceImage:
+    uri: str
+    repository_arn: str
+
+
+def _registry_account(uri: str) -> str:
+    return uri.split(".", 1)[0]
+
+
+def inference_image(
+    stack: Stack, *, transformers: str, pytorch: str, instance_type: str
+) -> InferenceImage:
+    """The image for `stack`'s region: literals, or mapping lookups when region-agnostic."""
+    if not Token.is_unresolved(stack.region):
+        uri = image_uri_for_region(
+            region=stack.region,
+            transformers=transformers,
+            pytorch=pytorch,
+            instance_type=instance_type,
+        )
+        account = _registry_account(uri)
+    else:
+        table = image_uris_by_region(
+            transformers=transformers, pytorch=pytorch, instance_type=instance_type
+        )
+        mapping = CfnMapping(
+            stack,
+            "InferenceImageByRegion",
+            mapping={
+                region: {"uri": uri, "account": _registry_account(uri)}
+                for region, uri in table.items()
+            },
+        )
+        uri = mapping.find_in_map(Aws.REGION, "uri")
+        account = mapping.find_in_map(Aws.REGION, "account")
+    arn = stack.format_arn(
+        service="ecr",
+        account=account,
+        resource="repository",
+        resource_name=_framework_entry(transformers, pytorch)["repository"],
+    )
+    return InferenceImage(uri=uri, repository_arn=arn)

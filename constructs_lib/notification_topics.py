@@ -1,0 +1,62 @@
+"""The success and error SNS topics SageMaker publishes async results to."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import Duration
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+
+class NotificationTopics(Construct):
+    """Two KMS-encrypted, TLS-only topics; the e-mail addresses subscribe to the error topic.
+
+    A customer-managed key (not `alias/aws/sns`) because CloudWatch alarms publish to the error
+    topic, and only a key policy we own can let the CloudWatch service use the key.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        notification_emails: Sequence[str] = (),
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.key = kms.Key(
+            self,
+            "TopicKey",
+            description="Encrypts the MusicGen async result topics",
+            enable_key_rotation=True,
+            pending_window=Duration.days(7),
+        )
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchAlarmsToPublish",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=["*"],
+            )
+        )
+        self.success_topic = self._topic("SuccessTopic", "MusicGen async inference succeeded")
+        self.error_topic = self._topic("ErrorTopic", "MusicGen async inference failed")
+        # Only failures and alarms reach people: one mail per generated clip would be noise.
+        for email in notification_emails:
+            self.error_topic.add_subscription(subscriptions.EmailSubscription(email))
+
+    def _topic(self, construct_id: str, display_name: str) -> sns.Topic:
+        return sns.Topic(
+            self,
+            construct_id,
+            display_name=display_name,
+            master_key=self.key,
+            enforce_ssl=True,
+        )
+
+    @property
+    def topics(self) -> tuple[sns.Topic, sns.Topic]:
+        return self.success_topic, self.error_topic
