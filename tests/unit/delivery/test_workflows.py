@@ -233,7 +233,7 @@ def test_diff_assumes_a_role_per_environment_and_comments_once(
     assert diff_step["env"]["DIFF_METHOD"] == "template"
     # Only the comment job may write to the pull request, and it alone gets that permission.
     assert jobs["comment"]["permissions"] == {"contents": "read", "pull-requests": "write"}
-    assert "always()" in jobs["comment"]["if"]
+    assert "!cancelled()" in jobs["comment"]["if"]
     formats = [
         s["run"] for s in jobs["comment"]["steps"] if "format_diff_comment.py" in s.get("run", "")
     ]
