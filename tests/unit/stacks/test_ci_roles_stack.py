@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_cdk import App, Stack, Validations
+from aws_cdk import App, Aws, Stack, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Template
 from cdk_nag import AwsSolutionsChecks
@@ -209,11 +209,16 @@ def test_existing_oidc_provider_is_imported_not_created() -> None:
     )
 
 
-def test_cdk_nag_aws_solutions_is_clean() -> None:
+@pytest.mark.parametrize("regions", [(), ("eu-west-1", Aws.REGION)])
+def test_cdk_nag_aws_solutions_is_clean(regions: tuple[str, ...]) -> None:
     app = App(context=FEATURE_FLAGS)
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     CiRolesStack(
-        app, "MusicGen-ci", github_repository=REPOSITORY, deploy_environments=["dev", "prod"]
+        app,
+        "MusicGen-ci",
+        github_repository=REPOSITORY,
+        deploy_environments=["dev", "prod"],
+        bootstrap_regions=regions,
     )
     app.synth()
 
