@@ -97,7 +97,7 @@ def generate_clips(
         context_frames = min(prompt_frames, plan.context_frames)
         if context_frames > 0:
             tail = audio_prompt[..., audio_prompt.shape[-1] - context_frames * hop :]
-            context = np.broadcast_to(tail, (batch, *tail.shape))
+            context = np.repeat(tail[np.newaxis], batch, axis=0)
     made: np.ndarray | None = None
     made_frames = windows = 0
     seams: list[int] = []

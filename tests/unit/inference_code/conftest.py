@@ -28,7 +28,11 @@ if str(INFERENCE_CODE) not in sys.path:
 @pytest.fixture(scope="session")
 def hooks() -> ModuleType:
     import inference
+    import torch
 
+    # The tiny models' matrices are far too small to gain from threads; on a shared CI machine
+    # thread hand-offs dominated their generation time.
+    torch.set_num_threads(1)
     return inference
 
 

@@ -1,4 +1,4 @@
-"""Bad requests through the hooks: each is refused with the field named, and the model keeps serving."""
+"""Bad requests through the hooks: each refused naming its field; the model keeps serving."""
 
 from __future__ import annotations
 
@@ -75,7 +75,9 @@ BAD_BODIES = [
     ),
     (
         "guidance given twice",
-        json.dumps({"texts": ["a"], "guidance_scale": 2, "generation_params": {"guidance_scale": 3}}),
+        json.dumps(
+            {"texts": ["a"], "guidance_scale": 2, "generation_params": {"guidance_scale": 3}}
+        ),
         "generation_params.guidance_scale",
     ),
     ("bucket_name not a string", json.dumps({"texts": ["a"], "bucket_name": 7}), "bucket_name"),
@@ -111,7 +113,7 @@ def test_there_are_at_least_25_distinct_bad_inputs() -> None:
 def test_wrong_content_type(hooks: ModuleType, content_type: str) -> None:
     from request_schema import RequestValidationError
 
-    with pytest.raises(RequestValidationError, match="^content_type: must be application/json"):
+    with pytest.raises(RequestValidationError, match=r"^content_type: must be application/json"):
         hooks.input_fn(json.dumps(GOOD), content_type)
 
 
@@ -124,7 +126,7 @@ def test_unsupported_accept_names_accept(hooks: ModuleType, mono_model: Any) -> 
     from request_schema import RequestValidationError
 
     prediction = hooks.predict_fn(hooks.input_fn(json.dumps(GOOD), "application/json"), mono_model)
-    with pytest.raises(RequestValidationError, match="^accept: must be one of"):
+    with pytest.raises(RequestValidationError, match=r"^accept: must be one of"):
         hooks.output_fn(prediction, "text/csv")
 
 
@@ -138,9 +140,10 @@ def test_audio_accept_with_several_prompts_is_refused_before_generating(
             return {"Accept": "audio/wav"}
 
     class Context:
-        request_processor = [Properties()]
+        def __init__(self) -> None:
+            self.request_processor = [Properties()]
 
-    with pytest.raises(RequestValidationError, match="^prompts: Accept audio/wav"):
+    with pytest.raises(RequestValidationError, match=r"^prompts: Accept audio/wav"):
         hooks.input_fn(json.dumps({"prompts": ["a", "b"]}), "application/json", Context())
 
 

@@ -1,4 +1,4 @@
-"""Generation through the hooks on tiny random MusicGens: lengths, channels, formats, seeds, batch."""
+"""Generation through the hooks on tiny random MusicGens: length, channels, format, seed, batch."""
 
 from __future__ import annotations
 
@@ -45,9 +45,7 @@ def test_stereo_stays_stereo(invoke: Any, stereo_model: Any) -> None:
 
 
 @pytest.mark.parametrize(("accept", "container"), [("audio/wav", "WAV"), ("audio/flac", "FLAC")])
-def test_bare_audio_file(
-    invoke: Any, stereo_model: Any, accept: str, container: str
-) -> None:
+def test_bare_audio_file(invoke: Any, stereo_model: Any, accept: str, container: str) -> None:
     import soundfile
 
     response = invoke(stereo_model, {"prompt": "jazz trio", "duration": 1.0}, accept=accept)

@@ -128,7 +128,7 @@ def test_melody_needs_a_melody_model_when_the_model_is_known() -> None:
 def test_max_duration_of_the_endpoint_applies() -> None:
     with pytest.raises(RequestValidationError, match=r"duration: must be > 0 and <= 5 \(got 6\)"):
         parse_request({"prompt": "x", "duration": 6}, max_duration_seconds=5)
-    with pytest.raises(RequestValidationError, match="generation_params.max_new_tokens"):
+    with pytest.raises(RequestValidationError, match=r"^generation_params\.max_new_tokens"):
         parse_request(
             {"texts": ["x"], "generation_params": {"max_new_tokens": 251}}, max_duration_seconds=5
         )

@@ -1,0 +1,177 @@
+"""Long durations in windows, melody and audio-prompt conditioning, mixed precision."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from tests.unit.inference_code.handler_test_audio import (
+    audio_file_base64,
+    decode_clip,
+    read_audio,
+    sine,
+)
+
+RATE = 32_000
+
+
+def test_long_duration_is_generated_in_windows_without_clicks(
+    hooks: ModuleType, short_window_model: Any
+) -> None:
+    from generation import generate_clips, plan_windows
+
+    request = hooks.input_fn(
+        json.dumps({"prompts": ["calm piano", "rock"], "duration": 3.0, "seed": 9}),
+        "application/json",
+    )
+    plan = plan_windows(short_window_model, prefix_positions=0)
+    assert plan.window_frames < 3.0 * 50  # the request cannot fit one window
+    result = generate_clips(short_window_model, request, seed=9)
+    assert result.windows >= 3 and len(result.seams) == result.windows - 1
+    for clip in result.clips:
+        assert clip.shape == (1, 3 * RATE)
+        jumps = np.abs(np.diff(clip[0]))
+        typical = np.percentile(jumps, 99)
+        block = RATE // 100
+        for seam in result.seams:
+            around = jumps[seam - 64 : seam + 64]
+            assert around.max() <= 2 * typical, (seam, around.max(), typical)
+            # No gap or level step either: 10 ms either side of the seam carry the same energy.
+            before = np.sqrt(np.mean(clip[0, seam - block : seam] ** 2))
+            after = np.sqrt(np.mean(clip[0, seam : seam + block] ** 2))
+            assert 0.5 < after / before < 2.0, (seam, before, after)
+
+
+def test_long_duration_through_the_hooks_has_exact_length(
+    invoke: Any, short_window_model: Any
+) -> None:
+    response = invoke(short_window_model, {"prompt": "rock", "duration": 3.3, "seed": 2})
+    audio, _ = decode_clip(response["clips"][0])
+    assert audio.shape == (round(3.3 * RATE), 1)
+
+
+def test_windows_are_reproducible(invoke: Any, short_window_model: Any) -> None:
+    payload = {"prompt": "rock", "duration": 2.5, "seed": 77}
+    first = invoke(short_window_model, payload, accept="audio/wav")
+    assert invoke(short_window_model, payload, accept="audio/wav") == first
+
+
+def test_melody_conditions_a_melody_model(invoke: Any, melody_model: Any) -> None:
+    base = {"prompt": "calm piano", "duration": 1.0, "seed": 4}
+    plain = invoke(melody_model, base, accept="audio/wav")
+    hummed = {**base, "melody": audio_file_base64(sine(440, 2.0, rate=44_100), rate=44_100)}
+    with_melody = invoke(melody_model, hummed, accept="audio/wav")
+    other = {**base, "melody": audio_file_base64(sine(262, 2.0))}
+    with_other_melody = invoke(melody_model, other, accept="audio/wav")
+    assert read_audio(with_melody)[0].shape == (RATE, 1)
+    assert with_melody != plain
+    assert with_melody != with_other_melody
+
+
+def test_melody_chroma_finds_the_pitch_class(melody_model: Any) -> None:
+    from melody_chroma import melody_chroma
+
+    chroma = melody_chroma(sine(440.0, 3.0), melody_model.chroma)
+    assert chroma.shape[0] == 1 and chroma.shape[2] == 12
+    voiced = chroma[0, 2:20]  # frames fully inside the tone
+    assert torch.all(voiced.argmax(dim=-1) == 9)  # A, counting from C
+    assert torch.all(chroma.sum(dim=-1) == 1)
+
+
+@pytest.mark.parametrize("model_name", ["mono_model", "stereo_model"])
+def test_audio_prompt_is_continued(
+    invoke: Any, request: pytest.FixtureRequest, model_name: str
+) -> None:
+    model = request.getfixturevalue(model_name)
+    base = {"prompt": "calm piano", "duration": 1.0, "seed": 4}
+    stereo_prompt = np.stack([sine(220, 1.5), sine(330, 1.5)], axis=1)
+    first = {**base, "audio_prompt": audio_file_base64(stereo_prompt, rate=48_000)}
+    second = {**base, "audio_prompt": audio_file_base64(sine(523, 0.7), rate=16_000)}
+    plain = invoke(model, base, accept="audio/wav")
+    continued = invoke(model, first, accept="audio/wav")
+    continued_other = invoke(model, second, accept="audio/wav")
+    audio, _ = read_audio(continued)
+    assert audio.shape == (RATE, model.channels)  # only the new audio, `duration` long
+    assert continued != plain and continued != continued_other
+    assert invoke(model, first, accept="audio/wav") == continued
+
+
+def test_audio_prompt_longer_than_a_window(invoke: Any, short_window_model: Any) -> None:
+    payload = {
+        "prompt": "rock",
+        "duration": 2.0,
+        "seed": 1,
+        "audio_prompt": audio_file_base64(sine(330, 3.0)),
+    }
+    audio, _ = read_audio(invoke(short_window_model, payload, accept="audio/wav"))
+    assert audio.shape == (2 * RATE, 1)
+
+
+@pytest.mark.parametrize("variant", ["stereo", "melody"])
+def test_half_precision_language_model_with_float32_codec(
+    hooks: ModuleType, tiny_model_dirs: dict[str, Path], variant: str
+) -> None:
+    from model_loading import load_musicgen
+
+    model = load_musicgen(tiny_model_dirs[variant], half_dtype=torch.bfloat16)
+    assert model.dtype == torch.bfloat16
+    assert model.model.decoder.lm_heads[0].weight.dtype == torch.bfloat16
+    assert model.model.text_encoder.shared.weight.dtype == torch.bfloat16
+    assert all(p.dtype == torch.float32 for p in model.model.audio_encoder.parameters())
+    payload = {"prompt": "calm piano", "duration": 0.6, "seed": 3}
+    if variant == "melody":
+        payload["melody"] = audio_file_base64(sine(440, 1.0))
+    else:
+        payload["audio_prompt"] = audio_file_base64(sine(440, 0.5))
+    request = hooks.input_fn(json.dumps(payload), "application/json")
+    audio, rate = read_audio(hooks.output_fn(hooks.predict_fn(request, model), "audio/wav"))
+    assert rate == RATE and audio.shape == (round(0.6 * RATE), model.channels)
+    assert np.isfinite(audio).all() and np.abs(audio).max() > 0.5
+
+
+def test_max_duration_comes_from_the_environment(
+    hooks: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from request_schema import RequestValidationError
+
+    monkeypatch.setenv("MUSICGEN_MAX_DURATION", "5")
+    with pytest.raises(RequestValidationError, match=r"^duration: must be > 0 and <= 5 \(got 6\)"):
+        hooks.input_fn(json.dumps({"prompt": "x", "duration": 6}), "application/json")
+    monkeypatch.setenv("MUSICGEN_MAX_DURATION", "120")
+    assert hooks.input_fn(json.dumps({"prompt": "x", "duration": 90}), "application/json")
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-3", "nan"])
+def test_bad_max_duration_fails_the_model_load(
+    hooks: ModuleType, tiny_model_dirs: dict[str, Path], monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("MUSICGEN_MAX_DURATION", value)
+    with pytest.raises(ValueError, match=r"^MUSICGEN_MAX_DURATION: must be a number > 0"):
+        hooks.model_fn(str(tiny_model_dirs["mono"]))
+
+
+def test_model_is_loaded_from_the_directory_only(
+    hooks: ModuleType, tiny_model_dirs: dict[str, Path], tmp_path: Path
+) -> None:
+    # Config without weights: a loader that fell back to the Hub would try to download them.
+    (tmp_path / "config.json").write_bytes((tiny_model_dirs["mono"] / "config.json").read_bytes())
+    with pytest.raises(OSError):
+        hooks.model_fn(str(tmp_path))
+
+
+def test_model_fn_detects_the_variant(
+    mono_model: Any, stereo_model: Any, melody_model: Any
+) -> None:
+    assert (mono_model.channels, mono_model.is_melody) == (1, False)
+    assert (stereo_model.channels, stereo_model.codebooks_per_channel) == (2, 4)
+    assert type(melody_model.model).__name__ == "MusicgenMelodyForConditionalGeneration"
+    assert melody_model.is_melody and melody_model.chroma is not None
+    assert (mono_model.frame_rate, mono_model.sampling_rate) == (50, RATE)
+    assert mono_model.device.type == "cpu" and mono_model.dtype == torch.float32
+    assert not mono_model.model.training
