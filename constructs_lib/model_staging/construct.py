@@ -247,8 +247,6 @@ class _StagingHandlers(Construct):
             memory_size=STAGING_MEMORY_MB,
             **common,
         )
-        for function in (self.on_event, self.is_complete):
-            function.node.add_dependency(role)
 
 
 def _provider(scope: Construct, handlers: _StagingHandlers) -> cr.Provider:
