@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 from audio_codec import decode_audio
-from generation import generate_clips
 from loudness import normalize
 from model_loading import LoadedMusicGen, load_musicgen
 from request_schema import (
@@ -30,6 +29,7 @@ from request_schema import (
     parse_request,
 )
 from response_format import parse_accept, render_response
+from windowed_generation import generate_clips
 
 LOGGER = logging.getLogger(__name__)
 MAX_DURATION_ENV = "MUSICGEN_MAX_DURATION"

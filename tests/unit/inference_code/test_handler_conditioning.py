@@ -24,7 +24,7 @@ RATE = 32_000
 def test_long_duration_is_generated_in_windows_without_clicks(
     hooks: ModuleType, short_window_model: Any
 ) -> None:
-    from generation import generate_clips, plan_windows
+    from windowed_generation import generate_clips, plan_windows
 
     request = hooks.input_fn(
         json.dumps({"prompts": ["calm piano", "rock"], "duration": 3.0, "seed": 9}),
