@@ -10,7 +10,11 @@ import pytest
 
 from constructs_lib.model_staging.runtime.staging.budget import Deadline
 from constructs_lib.model_staging.runtime.staging.digests import VerificationError
-from constructs_lib.model_staging.runtime.staging.hub import HubError, RevisionNotFoundError
+from constructs_lib.model_staging.runtime.staging.hub import (
+    USER_AGENT,
+    HubError,
+    RevisionNotFoundError,
+)
 from constructs_lib.model_staging.runtime.staging.transfer import VERIFIED_TAG
 from tests.integration.model_staging.staging_fixtures import (
     INFERENCE_FILES,
@@ -322,6 +326,7 @@ def test_gated_model_needs_the_token_and_it_never_reaches_the_cdn(
     cdn_requests = [r for r in fake_hub.requests if r.path.startswith("/cdn/")]
     assert cdn_requests and all("Authorization" not in r.headers for r in cdn_requests)
     assert all(r.headers.get("Authorization") == "Bearer hf_secret" for r in hub_requests[1:])
+    assert {r.headers["User-Agent"] for r in fake_hub.requests} == {USER_AGENT}
     assert (
         read(s3, bucket, prefix_of(repo.commit) + "model.safetensors") == files["model.safetensors"]
     )

@@ -17,6 +17,7 @@ from typing import Any
 from .selection import HubFile
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
+USER_AGENT = "musicgen-sagemaker-model-staging/1.0 (python-urllib)"
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 _RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
@@ -119,8 +120,9 @@ class HubClient:
         headers: dict[str, str],
         span: tuple[int, int, int] | None = None,
     ) -> bytes:
+        headers = {**headers, "User-Agent": USER_AGENT}
         if self._token:
-            headers = {**headers, "Authorization": f"Bearer {self._token}"}
+            headers["Authorization"] = f"Bearer {self._token}"
         last_error = ""
         for attempt in range(self._attempts):
             if attempt:
