@@ -101,6 +101,7 @@ def predict_fn(data: GenerationRequest, model: LoadedMusicGen, context: Any = No
     started = time.perf_counter()
     check_model_support(data, is_melody_model=model.is_melody)
     seed = data.seed if data.seed is not None else secrets.randbelow(SEED_LIMIT)
+    # Input audio may be as long as a clip, and a melody may always fill the model's 30 s span.
     max_seconds = max(max_duration_seconds(), DEFAULT_MAX_DURATION_SECONDS)
     melody = None
     if data.melody is not None and model.chroma is not None:
