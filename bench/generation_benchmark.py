@@ -1,0 +1,423 @@
+"""How fast the handler generates, against a bare `generate` and the seed sample's way of serving.
+
+Builds a random-weight checkpoint with the exact architecture of musicgen-small (or medium,
+large), installs `inference_code/` beside it as `code/` (the container's layout), then in one
+run measures:
+
+- the handler hooks (model_fn once, then input_fn -> predict_fn -> output_fn per request);
+- a bare `model.generate` with the very settings the handler passed to generate (recorded from
+  the handler's own call), on the same loaded model;
+- the seed sample's serving style: fp32, the processor reloaded from disk and the model moved
+  to the device on every request, the clip written as WAV;
+- four prompts in one request against four single-prompt requests.
+
+Runs are interleaved (handler, bare, seed-style for the same prompt and seed) so drift in the
+machine's speed hits every variant alike; ratios are medians of those pairs. The last line
+printed is one JSON object with every figure.
+
+    make bench BENCH_ARGS="--device cuda --arch large --dtype bf16 --duration 10"
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib
+import io
+import json
+import multiprocessing
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import scipy.io.wavfile
+import torch
+from transformers import AutoProcessor, MusicgenForConditionalGeneration
+
+from bench.musicgen_checkpoint import ARCHES, build_random_musicgen
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+INFERENCE_CODE = REPO_ROOT / "inference_code"
+JSON_CONTENT_TYPE = "application/json"
+PROMPTS = (
+    "lofi hip hop beat with mellow piano and soft vinyl crackle",
+    "upbeat electronic dance track with punchy drums and a bright synth lead",
+    "cinematic orchestral theme with swelling strings and deep brass",
+    "acoustic folk song with fingerpicked guitar and warm harmonica",
+)
+# Long enough to run every kernel of a request once; short enough not to matter.
+WARMUP_SECONDS = 0.3
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+# 2 s clips keep the default CPU run (musicgen-small, fp32, 2 cores) within 5 minutes; every
+# variant generates the same clip, so the ratios compare like for like. Use --duration 5 (or
+# more) where the machine allows.
+DEFAULT_DURATION_SECONDS = 2.0
+DEFAULT_REPEATS = 2
+
+
+@dataclasses.dataclass
+class GenerateRecorder:
+    """Stands in for `model.generate`, calls the real one, and remembers each call's settings.
+
+    The bare and seed-sample runs replay exactly what the handler asked generate for, so every
+    variant makes the same number of tokens with the same sampling settings.
+    """
+
+    generate: Callable[..., Any]
+    device: torch.device
+    settings: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    seconds: list[float] = dataclasses.field(default_factory=list)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        output = self.generate(*args, **kwargs)
+        _synchronize(self.device)
+        self.seconds.append(time.perf_counter() - started)
+        self.settings.append(
+            {name: value for name, value in kwargs.items() if not isinstance(value, torch.Tensor)}
+        )
+        return output
+
+
+@dataclasses.dataclass
+class Timings:
+    handler: list[float] = dataclasses.field(default_factory=list)
+    handler_generate: list[float] = dataclasses.field(default_factory=list)
+    bare: list[float] = dataclasses.field(default_factory=list)
+    seed_sample: list[float] = dataclasses.field(default_factory=list)
+    batch4: float = 0.0
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def install_code(model_dir: Path) -> Path:
+    """Copy inference_code/ to `model_dir/code`, as the stack uploads it beside the weights."""
+    code_dir = model_dir / "code"
+    shutil.copytree(
+        INFERENCE_CODE, code_dir, ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True
+    )
+    return code_dir
+
+
+def import_handler(code_dir: Path) -> ModuleType:
+    """Import `inference` the way the toolkit does: code/ on sys.path, top-level module names.
+
+    A process that already imported the handler (a test session) keeps that copy of the same
+    source, since its sibling modules are imported top-level by name.
+    """
+    if str(code_dir) not in sys.path:
+        sys.path.insert(0, str(code_dir))
+    return importlib.import_module("inference")
+
+
+def load_model(
+    hooks: ModuleType, model_dir: Path, *, device: torch.device, dtype: str
+) -> tuple[Any, float]:
+    """The handler's loaded model and the seconds it took.
+
+    `auto` on the device the handler would pick is model_fn itself; anything else goes through
+    the same loader with the device and precision forced.
+    """
+    loader = importlib.import_module("model_loading")
+    default_device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    started = time.perf_counter()
+    if dtype == "auto" and device.type == default_device.type:
+        loaded = hooks.model_fn(str(model_dir))
+    elif dtype == "auto":
+        loaded = loader.load_musicgen(model_dir, device=device)
+    elif dtype == "fp32" and device.type != "cpu":
+        # The loader always halves the language model on a GPU: load fp32 on the CPU, move once.
+        on_cpu = loader.load_musicgen(model_dir, device=torch.device("cpu"))
+        loaded = dataclasses.replace(on_cpu, model=on_cpu.model.to(device), device=device)
+    elif dtype == "fp32":
+        loaded = loader.load_musicgen(model_dir, device=device)
+    else:
+        loaded = loader.load_musicgen(model_dir, device=device, half_dtype=DTYPES[dtype])
+    _synchronize(device)
+    return loaded, time.perf_counter() - started
+
+
+def handler_request(
+    hooks: ModuleType, loaded: Any, prompts: Sequence[str], *, duration: float, seed: int
+) -> float:
+    """One request through input_fn -> predict_fn -> output_fn; its wall seconds."""
+    fields: dict[str, Any] = {"duration": duration, "seed": seed}
+    if len(prompts) == 1:
+        fields["prompt"] = prompts[0]
+    else:
+        fields["prompts"] = list(prompts)
+    body = json.dumps(fields)
+    started = time.perf_counter()
+    request = hooks.input_fn(body, JSON_CONTENT_TYPE)
+    prediction = hooks.predict_fn(request, loaded)
+    response = hooks.output_fn(prediction, JSON_CONTENT_TYPE)
+    elapsed = time.perf_counter() - started
+    clips = json.loads(response)["clips"]
+    if len(clips) != len(prompts):
+        raise RuntimeError(f"handler returned {len(clips)} clip(s) for {len(prompts)} prompt(s)")
+    return elapsed
+
+
+@torch.inference_mode()
+def bare_request(loaded: Any, prompt: str, *, seed: int, settings: dict[str, Any]) -> float:
+    """`model.generate` alone, with the handler's settings; tokenising is not timed."""
+    inputs = loaded.tokenizer([prompt], padding=True, return_tensors="pt").to(loaded.device)
+    torch.manual_seed(seed)
+    started = time.perf_counter()
+    audio = loaded.model.generate(**inputs, **settings)
+    audio.cpu()
+    return time.perf_counter() - started
+
+
+def seed_sample_request(
+    model: MusicgenForConditionalGeneration,
+    model_dir: Path,
+    prompt: str,
+    *,
+    device: torch.device,
+    seed: int,
+    settings: dict[str, Any],
+) -> float:
+    """A request served the seed sample's way (its S3 upload left out)."""
+    torch.manual_seed(seed)
+    started = time.perf_counter()
+    processor = AutoProcessor.from_pretrained(model_dir)
+    model.to(device)
+    inputs = processor(text=[prompt], padding=True, return_tensors="pt").to(device)
+    audio = model.generate(**inputs, **settings)
+    samples = audio[0, 0].cpu().numpy()
+    scipy.io.wavfile.write(
+        io.BytesIO(), rate=model.config.audio_encoder.sampling_rate, data=samples
+    )
+    return time.perf_counter() - started
+
+
+def seed_sample_model(loaded: Any, model_dir: Path) -> MusicgenForConditionalGeneration:
+    """The seed sample's model: fp32. Shares the handler's when that already is fp32."""
+    if loaded.dtype == torch.float32:
+        return loaded.model
+    return MusicgenForConditionalGeneration.from_pretrained(model_dir, torch_dtype=torch.float32)
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def run_benchmark(
+    model_dir: Path, *, device: str, dtype: str, duration: float, repeats: int, arch: str
+) -> dict[str, Any]:
+    """Measure every variant on the checkpoint in `model_dir`; return the figures."""
+    torch_device = torch.device(device)
+    hooks = import_handler(install_code(model_dir))
+    loaded, load_seconds = load_model(hooks, model_dir, device=torch_device, dtype=dtype)
+    recorder = GenerateRecorder(loaded.model.generate, torch_device)
+    loaded.model.generate = recorder
+    timings = Timings()
+
+    def replayed_settings() -> dict[str, Any]:
+        return dict(recorder.settings[-1])
+
+    handler_request(hooks, loaded, PROMPTS[:1], duration=min(duration, WARMUP_SECONDS), seed=1)
+    warmup_settings = replayed_settings()
+    bare_request(loaded, PROMPTS[0], seed=1, settings=warmup_settings)
+    serving_peak_rss = peak_rss_mb()
+    baseline_model = seed_sample_model(loaded, model_dir)
+    if baseline_model is not loaded.model:
+        seed_sample_request(
+            baseline_model,
+            model_dir,
+            PROMPTS[0],
+            device=torch_device,
+            seed=1,
+            settings=warmup_settings,
+        )
+
+    # Four single-prompt requests are the sequential side of the batching comparison.
+    for index in range(max(len(PROMPTS), repeats)):
+        prompt = PROMPTS[index % len(PROMPTS)]
+        seed = 1000 + index
+        timings.handler.append(
+            handler_request(hooks, loaded, [prompt], duration=duration, seed=seed)
+        )
+        timings.handler_generate.append(recorder.seconds[-1])
+        settings = replayed_settings()
+        if index < repeats:
+            timings.bare.append(bare_request(loaded, prompt, seed=seed, settings=settings))
+            timings.seed_sample.append(
+                seed_sample_request(
+                    baseline_model,
+                    model_dir,
+                    prompt,
+                    device=torch_device,
+                    seed=seed,
+                    settings=settings,
+                )
+            )
+    timings.batch4 = handler_request(hooks, loaded, PROMPTS, duration=duration, seed=2000)
+    if baseline_model is loaded.model:
+        serving_peak_rss = peak_rss_mb()
+
+    tokens = int(replayed_settings()["max_new_tokens"])
+    return _figures(
+        timings,
+        device=torch_device,
+        arch=arch,
+        dtype=str(loaded.dtype).removeprefix("torch."),
+        duration=duration,
+        tokens=tokens,
+        repeats=repeats,
+        load_seconds=load_seconds,
+        peak_rss=serving_peak_rss,
+    )
+
+
+def _figures(
+    timings: Timings,
+    *,
+    device: torch.device,
+    arch: str,
+    dtype: str,
+    duration: float,
+    tokens: int,
+    repeats: int,
+    load_seconds: float,
+    peak_rss: float,
+) -> dict[str, Any]:
+    paired = list(zip(timings.handler, timings.bare, timings.seed_sample, strict=False))
+    handler_seconds = statistics.median(timings.handler)
+    bare_seconds = statistics.median(timings.bare)
+    seed_seconds = statistics.median(timings.seed_sample)
+    sequential4 = sum(timings.handler[: len(PROMPTS)])
+    outside_generate = [
+        (total - inside) / inside * 100
+        for total, inside in zip(timings.handler, timings.handler_generate, strict=True)
+    ]
+    figures: dict[str, Any] = {
+        "device": device.type,
+        "device_name": _device_name(device),
+        "arch": arch,
+        "dtype": dtype,
+        "torch_threads": torch.get_num_threads(),
+        "duration_s": duration,
+        "tokens_per_request": tokens,
+        "repeats": repeats,
+        "handler_seconds": round(handler_seconds, 3),
+        "handler_tokens_per_s": round(tokens / handler_seconds, 2),
+        "handler_audio_s_per_s": round(duration / handler_seconds, 4),
+        "bare_seconds": round(bare_seconds, 3),
+        "bare_tokens_per_s": round(tokens / bare_seconds, 2),
+        "bare_audio_s_per_s": round(duration / bare_seconds, 4),
+        "handler_overhead_pct": round(
+            statistics.median((handler / bare - 1) * 100 for handler, bare, _ in paired), 2
+        ),
+        "handler_outside_generate_pct": round(statistics.median(outside_generate), 2),
+        "seed_baseline_seconds": round(seed_seconds, 3),
+        "seed_baseline_ratio": round(
+            statistics.median(seed / handler for handler, _, seed in paired), 3
+        ),
+        "sequential4_seconds": round(sequential4, 3),
+        "batch4_seconds": round(timings.batch4, 3),
+        "batch4_vs_sequential_ratio": round(sequential4 / timings.batch4, 3),
+        "load_seconds": round(load_seconds, 2),
+        "peak_rss_mb": round(peak_rss, 1),
+    }
+    if device.type == "cuda":
+        figures["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+    return figures
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return _cpu_model()
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()} x{multiprocessing.cpu_count()}"
+    except OSError:
+        pass
+    return f"cpu x{multiprocessing.cpu_count()}"
+
+
+def build_checkpoint(model_dir: Path, *, arch: str, device: str) -> float:
+    """Build the checkpoint in a child process so its memory does not count as the server's."""
+    started = time.perf_counter()
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        pool.submit(build_random_musicgen, model_dir, arch=arch, device=device).result()
+    return time.perf_counter() - started
+
+
+def format_table(figures: dict[str, Any]) -> str:
+    width = max(len(name) for name in figures)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in figures.items())
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--arch", choices=ARCHES, default="small")
+    parser.add_argument("--dtype", choices=["auto", *DTYPES], default="auto")
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=DEFAULT_DURATION_SECONDS,
+        help="clip seconds (0 < d <= 30)",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=DEFAULT_REPEATS,
+        help="timed bare and seed-sample runs, each paired with a handler run (>= 1)",
+    )
+    args = parser.parse_args(argv)
+    if not 0 < args.duration <= 30:
+        parser.error(f"--duration: must be > 0 and <= 30 (got {args.duration:g})")
+    if args.repeats < 1:
+        parser.error(f"--repeats: must be >= 1 (got {args.repeats})")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device is available to this torch build")
+    if args.device == "cpu" and args.dtype == "fp16":
+        parser.error("--dtype fp16: not supported on --device cpu (use bf16 or fp32)")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="musicgen-bench-") as scratch:
+        model_dir = Path(scratch) / "model"
+        print(f"building a random musicgen-{args.arch} checkpoint ...", flush=True)
+        build_seconds = build_checkpoint(model_dir, arch=args.arch, device=args.device)
+        print(f"built in {build_seconds:.1f} s; measuring ...", flush=True)
+        figures = run_benchmark(
+            model_dir,
+            device=args.device,
+            dtype=args.dtype,
+            duration=args.duration,
+            repeats=args.repeats,
+            arch=args.arch,
+        )
+    figures["build_seconds"] = round(build_seconds, 1)
+    figures["total_seconds"] = round(time.perf_counter() - started, 1)
+    print(format_table(figures))
+    print(json.dumps(figures, sort_keys=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
