@@ -45,8 +45,10 @@ lint: $(VENV)/.dev-deps
 deploy: $(VENV)/.synth-deps node_modules/.package-lock.json
 	$(CDK) deploy MusicGen-$(ENV) -c env=$(ENV) $(DEPLOY_FLAGS)
 
+# The PR workflow sets DIFF_METHOD=template: its read-only role cannot create change sets.
+DIFF_METHOD ?= auto
 diff: $(VENV)/.synth-deps node_modules/.package-lock.json
-	$(CDK) diff MusicGen-$(ENV) -c env=$(ENV)
+	$(CDK) diff MusicGen-$(ENV) -c env=$(ENV) --method $(DIFF_METHOD)
 
 bench: $(VENV)/.dev-deps
 	$(BIN)/python -m bench.generation_benchmark $(BENCH_ARGS)

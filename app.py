@@ -6,15 +6,14 @@ import sys
 from aws_cdk import App
 
 from stacks.app_builder import build_app
-from stacks.environment_config import ConfigError
 
 
 def main() -> None:
     app = App()
     try:
         build_app(app)
-    except ConfigError as error:
-        sys.exit(f"Invalid environment table: {error}")
+    except ValueError as error:  # ConfigError and bad CI-stack context: one line, no traceback
+        sys.exit(f"Invalid configuration: {error}")
     app.synth()
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import math
 
-# The request contract allows at most this many prompts in one request.
-MAX_PROMPTS_PER_REQUEST = 8
+from inference_code.request_schema import MAX_PROMPTS as MAX_PROMPTS_PER_REQUEST
+
 SAMPLE_RATE_HZ = 32_000
 MAX_CHANNELS = 2
 BYTES_PER_SAMPLE = 2  # 16-bit PCM
@@ -17,6 +17,8 @@ BYTES_PER_SAMPLE = 2  # 16-bit PCM
 MAX_INPUT_SAMPLE_RATE_HZ = 48_000
 MAX_INPUT_BYTES_PER_SAMPLE = 4
 AUDIO_INPUTS_PER_REQUEST = 2
+# The handler accepts audio inputs up to max(MUSICGEN_MAX_DURATION, one 30 s window) long.
+MIN_AUDIO_INPUT_LIMIT_SECONDS = 30
 # JSON framing, prompts, warnings and WAV headers.
 ENVELOPE_BYTES = 1 << 20
 # Long generations must not be killed by the model server's 60 s default.
@@ -34,9 +36,10 @@ def max_response_bytes(max_duration_seconds: float) -> int:
 
 
 def max_request_bytes(max_duration_seconds: float) -> int:
-    """Largest request: a melody and an audio prompt, each as long as the longest clip."""
+    """Largest request: a melody and an audio prompt, each as long as the handler accepts."""
+    longest_input = max(max_duration_seconds, MIN_AUDIO_INPUT_LIMIT_SECONDS)
     audio = (
-        math.ceil(max_duration_seconds * MAX_INPUT_SAMPLE_RATE_HZ)
+        math.ceil(longest_input * MAX_INPUT_SAMPLE_RATE_HZ)
         * MAX_CHANNELS
         * MAX_INPUT_BYTES_PER_SAMPLE
     )

@@ -6,6 +6,7 @@ from aws_cdk import App, Environment, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from constructs_lib.container_image import UnsupportedContainerVersions, image_uris_by_region
+from stacks.ci_roles_stack import ci_roles_stack_from_context
 from stacks.environment_config import (
     ConfigError,
     EnvironmentConfig,
@@ -27,7 +28,11 @@ def _check_container_versions(config: EnvironmentConfig) -> None:
 
 
 def build_app(app: App) -> list[MusicGenStack]:
-    """Read the `environments` table and `-c env=NAME` from context; add the stacks to `app`."""
+    """Read the `environments` table and `-c env=NAME` from context; add the stacks to `app`.
+
+    With `-c github_repository=owner/name` the optional `MusicGen-ci` stack (pipeline roles for
+    every environment of the table) is added too.
+    """
     environments = load_environments(app.node.try_get_context("environments"))
     selected = select_environments(environments, app.node.try_get_context("env"))
     stacks = []
@@ -42,5 +47,6 @@ def build_app(app: App) -> list[MusicGenStack]:
                 description=f"MusicGen {config.model_id} async endpoint ({config.name})",
             )
         )
+    ci_roles_stack_from_context(app, environments)
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return stacks

@@ -83,7 +83,6 @@ class MusicGenStack(Stack):
             hub_token_secret_name=config.hub_token_secret_name,
             model_s3_uri=config.model_s3_uri,
         )
-        self._grant_staging(staging, model_bucket)
 
         image = inference_image(
             self,
@@ -184,44 +183,6 @@ class MusicGenStack(Stack):
         }
         for key, (value, description) in outputs.items():
             CfnOutput(self, key, value=value, description=description)
-
-    def _grant_staging(self, staging: ModelStaging, model_bucket: s3.IBucket) -> None:
-        """The staging functions write snapshots and packages, nothing else in the bucket."""
-        objects = [
-            model_bucket.arn_for_objects("models/*"),
-            model_bucket.arn_for_objects("packages/*"),
-        ]
-        staging.grant_principal.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="StageModelObjects",
-                actions=[
-                    "s3:GetObject",
-                    "s3:PutObject",
-                    "s3:DeleteObject",
-                    "s3:AbortMultipartUpload",
-                    "s3:ListMultipartUploadParts",
-                ],
-                resources=objects,
-            )
-        )
-        staging.grant_principal.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="ListModelObjects",
-                actions=["s3:ListBucket", "s3:ListBucketMultipartUploads"],
-                resources=[model_bucket.bucket_arn],
-            )
-        )
-        model_arn = f"<{self.get_logical_id(model_bucket.node.default_child)}.Arn>"
-        acknowledge(
-            staging,
-            {
-                f"AwsSolutions-IAM5[Resource::{model_arn}/{prefix}*]": (
-                    f"Staging writes any file of a model snapshot under {prefix} of the model "
-                    "bucket; file names come from the Hub repository."
-                )
-                for prefix in ("models/", "packages/")
-            },
-        )
 
     def _grant_endpoint(
         self,

@@ -13,14 +13,12 @@ import re
 from pathlib import Path
 
 from aws_cdk import (
-    Acknowledgment,
     Aws,
     CustomResource,
     Duration,
     RemovalPolicy,
     Stack,
     Token,
-    Validations,
 )
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -31,6 +29,8 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
 from constructs import Construct
+
+from constructs_lib.nag_acknowledgements import acknowledge
 
 from .runtime.staging.s3_location import S3Location
 
@@ -44,15 +44,6 @@ HANDLER_RUNTIME = lambda_.Runtime.PYTHON_3_14
 STAGING_MEMORY_MB = 2048
 BYTECODE_EXCLUDES = ["__pycache__", "*.pyc", ".pytest_cache"]
 _MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
-# The S3 actions `grant_read_write` gives on object-key patterns, which the stack grants to
-# `grant_principal` on `models/*` and `packages/*`.
-_READ_WRITE_ACTIONS = (
-    "s3:GetObject*",
-    "s3:GetBucket*",
-    "s3:List*",
-    "s3:DeleteObject*",
-    "s3:Abort*",
-)
 
 
 class ModelStaging(Construct):
@@ -63,8 +54,8 @@ class ModelStaging(Construct):
         model_data_url: `s3://<bucket>/packages/<model_id>/<commit>/<code hash>/` (trailing `/`).
         package_objects_pattern: `packages/<model_id>/*`, for the endpoint role's read grant.
         code_hash: the inference code asset hash (the last segment of the package prefix).
-        grant_principal: the handlers' role; the stack grants it read/write on `models/*` and
-            `packages/*` of `model_bucket`.
+        grant_principal: the handlers' role (it may read/write `models/*` and `packages/*` of
+            `model_bucket`, nothing else there).
     """
 
     def __init__(
@@ -102,14 +93,7 @@ class ModelStaging(Construct):
             secretsmanager.Secret.from_secret_name_v2(
                 self, "HubToken", hub_token_secret_name
             ).grant_read(role)
-        # The runtime marks verified snapshot objects with a tag (see runtime transfer.py); the
-        # stack's grants on models/* and packages/* need not know about that detail.
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["s3:GetObjectTagging", "s3:PutObjectTagging"],
-                resources=[model_bucket.arn_for_objects(f"{MODELS_PREFIX}*")],
-            )
-        )
+        _grant_model_bucket(role, model_bucket)
         handlers = _StagingHandlers(self, "Handlers", role=role)
         provider = _provider(self, handlers)
 
@@ -156,7 +140,47 @@ class ModelStaging(Construct):
         self.package_objects_pattern: str = f"{PACKAGES_PREFIX}{model_id}/*"
         self.grant_principal: iam.IRole = role
         self.code_hash: str = code.asset_hash
-        _acknowledge_bucket_grants(role, model_bucket)
+
+
+def _grant_model_bucket(role: iam.Role, bucket: s3.IBucket) -> None:
+    """Read/write the snapshot and package prefixes; the runtime tags verified snapshot objects."""
+    objects = [bucket.arn_for_objects(f"{prefix}*") for prefix in (MODELS_PREFIX, PACKAGES_PREFIX)]
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=[
+                "s3:GetObject",
+                "s3:PutObject",
+                "s3:DeleteObject",
+                "s3:AbortMultipartUpload",
+                "s3:ListMultipartUploadParts",
+            ],
+            resources=objects,
+        )
+    )
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["s3:GetObjectTagging", "s3:PutObjectTagging"],
+            resources=[bucket.arn_for_objects(f"{MODELS_PREFIX}*")],
+        )
+    )
+    # No prefix condition: without ListBucket on the bucket, a missing key reads as 403, not 404.
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["s3:ListBucket", "s3:ListBucketMultipartUploads"],
+            resources=[bucket.bucket_arn],
+        )
+    )
+    if isinstance(bucket.node.default_child, s3.CfnBucket):
+        acknowledge(
+            role,
+            {
+                f"AwsSolutions-IAM5[Resource::{_arn_finding(bucket)}/{prefix}*]": (
+                    f"Staging writes the model's files (names from the Hub repository) under "
+                    f"{prefix} of the model bucket, and nothing else in it."
+                )
+                for prefix in (MODELS_PREFIX, PACKAGES_PREFIX)
+            },
+        )
 
 
 def _grant_read_source(role: iam.Role, model_s3_uri: str) -> None:
@@ -173,7 +197,7 @@ def _grant_read_source(role: iam.Role, model_s3_uri: str) -> None:
     role.add_to_principal_policy(
         iam.PolicyStatement(actions=["s3:GetObject"], resources=[f"{bucket_arn}/{source.prefix}*"])
     )
-    _acknowledge(
+    acknowledge(
         role,
         {
             f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{source.bucket}/"
@@ -284,12 +308,6 @@ def _provider(scope: Construct, handlers: _StagingHandlers) -> cr.Provider:
     return provider
 
 
-def _acknowledge(scope: Construct, findings: dict[str, str]) -> None:
-    Validations.of(scope).acknowledge(
-        *(Acknowledgment(id=finding, reason=reason) for finding, reason in findings.items())
-    )
-
-
 def _arn_finding(resource: Construct) -> str:
     logical_id = Stack.of(resource).get_logical_id(resource.node.default_child)  # type: ignore[arg-type]
     return f"<{logical_id}.Arn>"
@@ -320,26 +338,4 @@ def _acknowledge_provider_findings(
         "The waiter state machine only polls is_complete every 30 s during a deployment; its full "
         "execution history is logged to CloudWatch, X-Ray traces would add nothing."
     )
-    _acknowledge(scope, findings)
-
-
-def _acknowledge_bucket_grants(role: iam.IRole, bucket: s3.IBucket) -> None:
-    """The stack grants read/write on `models/*` and `packages/*`; the runtime names the keys."""
-    reason = (
-        "Staging writes objects named after the model's files under {prefix} of the model bucket "
-        "and lists/aborts multipart uploads there; the grant is limited to that key prefix."
-    )
-    findings = {
-        f"AwsSolutions-IAM5[Action::{action}]": (
-            f"{action} is CDK's grant_read/grant_read_write action group, applied only to the "
-            "model bucket's models/ and packages/ prefixes and the code asset object."
-        )
-        for action in _READ_WRITE_ACTIONS
-    }
-    if isinstance(bucket.node.default_child, s3.CfnBucket):
-        bucket_arn = _arn_finding(bucket)
-        for prefix in (MODELS_PREFIX, PACKAGES_PREFIX):
-            findings[f"AwsSolutions-IAM5[Resource::{bucket_arn}/{prefix}*]"] = reason.format(
-                prefix=prefix
-            )
-    _acknowledge(role, findings)
+    acknowledge(scope, findings)

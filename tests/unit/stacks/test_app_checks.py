@@ -111,7 +111,7 @@ def test_app_rejects_unknown_environment_in_one_line(tmp_path: Path) -> None:
     result = _run_app(tmp_path, {**SHIPPED_CONTEXT, "env": "staging"})
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (
-        "Invalid environment table: environments.staging.*: unknown environment; "
+        "Invalid configuration: environments.staging.*: unknown environment; "
         "known environments: dev, prod"
     )
 
@@ -121,7 +121,7 @@ def test_app_stops_on_a_bad_field_in_one_line(tmp_path: Path) -> None:
     result = _run_app(tmp_path, {**SHIPPED_CONTEXT, "environments": table})
     assert result.returncode == 1
     assert result.stderr.strip() == (
-        "Invalid environment table: environments.dev.max_instances: must be >= min_instances (3)"
+        "Invalid configuration: environments.dev.max_instances: must be >= min_instances (3)"
         " (got 2)"
     )
     assert not list(tmp_path.glob("*.template.json"))
@@ -132,6 +132,6 @@ def test_app_rejects_container_versions_missing_from_the_image_table(tmp_path: P
     result = _run_app(tmp_path, {**SHIPPED_CONTEXT, "environments": table})
     assert result.returncode == 1
     assert result.stderr.strip().startswith(
-        "Invalid environment table: environments.dev.dlc: no Hugging Face inference image for "
+        "Invalid configuration: environments.dev.dlc: no Hugging Face inference image for "
         "transformers 4.99.0; known: "
     )
