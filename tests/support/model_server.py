@@ -183,7 +183,9 @@ def running_model_server(
 
     `env` is the container environment (for example the stack's `model_server_environment`);
     variables of the calling process that configure SageMaker, the server or the Hub are not
-    inherited. On exit every process of the server is stopped by process id and checked gone.
+    inherited. Ready means `GET /ping` answers 200, as SageMaker sees it: the frontend answers
+    that while the worker may still be running model_fn, so the first request can wait for the
+    load. On exit every process of the server is stopped by process id and checked gone.
     """
     model_dir = Path(model_dir).resolve()
     if not (model_dir / "code" / "inference.py").is_file():
