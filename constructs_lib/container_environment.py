@@ -46,8 +46,12 @@ def max_request_bytes(max_duration_seconds: float) -> int:
     return AUDIO_INPUTS_PER_REQUEST * _base64_size(audio) + ENVELOPE_BYTES
 
 
-def model_server_environment(*, max_duration_seconds: float) -> dict[str, str]:
-    """Variables the HF inference container's model server and our handler read at start-up."""
+def model_server_environment(*, model_id: str, max_duration_seconds: float) -> dict[str, str]:
+    """Variables the HF inference container's model server and our handler read at start-up.
+
+    `MUSICGEN_MODEL_ID` only labels responses: the weights come from /opt/ml/model, and
+    `HF_MODEL_ID` is deliberately absent so the toolkit never reaches for the Hub.
+    """
     return {
         "SAGEMAKER_MODEL_SERVER_TIMEOUT": str(MODEL_SERVER_TIMEOUT_SECONDS),
         # One worker: a second copy of the model on the same GPU would only compete for it.
@@ -56,6 +60,7 @@ def model_server_environment(*, max_duration_seconds: float) -> dict[str, str]:
         "MMS_MAX_REQUEST_SIZE": str(max_request_bytes(max_duration_seconds)),
         "MMS_DEFAULT_RESPONSE_TIMEOUT": str(MODEL_SERVER_TIMEOUT_SECONDS),
         "MUSICGEN_MAX_DURATION": f"{max_duration_seconds:g}",
+        "MUSICGEN_MODEL_ID": model_id,
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
     }

@@ -125,7 +125,9 @@ class MusicGenStack(Stack):
             execution_policy=policy,
             image_uri=image.uri,
             model_data_url=staging.model_data_url,
-            environment=model_server_environment(max_duration_seconds=config.max_duration_seconds),
+            environment=model_server_environment(
+                model_id=config.model_id, max_duration_seconds=config.max_duration_seconds
+            ),
             instance_type=config.instance_type,
             initial_instance_count=max(1, config.min_instances),
             output_path=async_bucket.s3_url_for_object(ASYNC_OUTPUT_PREFIX),

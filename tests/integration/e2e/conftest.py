@@ -65,7 +65,9 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def model_server_url(tiny_model_dir: Path) -> Iterator[str]:
-    environment = model_server_environment(max_duration_seconds=MAX_DURATION_SECONDS)
+    environment = model_server_environment(
+        model_id="tiny/musicgen", max_duration_seconds=MAX_DURATION_SECONDS
+    )
     with running_model_server(tiny_model_dir, env=environment) as url:
         yield url
 

@@ -21,7 +21,9 @@ SIZE_LIMITS = ("MMS_MAX_RESPONSE_SIZE", "MMS_MAX_REQUEST_SIZE")
 
 @pytest.fixture(scope="module")
 def unlimited_server_url(stereo_model_dir: Path) -> Iterator[str]:
-    environment = model_server_environment(max_duration_seconds=MAX_DURATION_SECONDS)
+    environment = model_server_environment(
+        model_id="tiny/musicgen-stereo", max_duration_seconds=MAX_DURATION_SECONDS
+    )
     assert set(SIZE_LIMITS) <= environment.keys()
     for name in SIZE_LIMITS:
         del environment[name]

@@ -1,7 +1,7 @@
 """The real model server of the HF inference container serving inference_code/.
 
 The server runs with exactly the environment the stack deploys
-(`model_server_environment(max_duration_seconds=30)`) on a tiny stereo model.
+(`model_server_environment(...)`) on a tiny stereo model.
 """
 
 from __future__ import annotations
@@ -31,7 +31,9 @@ PROMPT = "calm lofi beat with piano"
 
 @pytest.fixture(scope="module")
 def server_url(stereo_model_dir: Path) -> Iterator[str]:
-    environment = model_server_environment(max_duration_seconds=MAX_DURATION_SECONDS)
+    environment = model_server_environment(
+        model_id="tiny/musicgen-stereo", max_duration_seconds=MAX_DURATION_SECONDS
+    )
     with running_model_server(stereo_model_dir, env=environment) as url:
         yield url
 
@@ -49,6 +51,7 @@ def test_json_response_carries_a_stereo_clip_of_the_asked_length(server_url: str
     assert response.headers["Content-Type"].startswith("application/json")
     body = response.json()
     assert body["sample_rate"] == SAMPLE_RATE
+    assert body["model_id"] == "tiny/musicgen-stereo"  # MUSICGEN_MODEL_ID reached the handler
     [clip] = body["clips"]
     assert (clip["seed"], clip["channels"], clip["format"]) == (7, 2, "wav")
     samples, rate = decode_clip(clip)

@@ -163,11 +163,17 @@ def test_region_agnostic_stack_maps_the_image_per_region(dev: Template) -> None:
 
 
 def test_model_container_environment_and_uncompressed_prefix(dev: Template, prod: Template) -> None:
-    for template, max_duration in ((dev, 30), (prod, 120)):
+    for template, model_id, max_duration in (
+        (dev, "facebook/musicgen-small", 30),
+        (prod, "facebook/musicgen-large", 120),
+    ):
         _, model = _only(template, "AWS::SageMaker::Model")
         container = model["Properties"]["PrimaryContainer"]
         environment = container["Environment"]
-        assert environment == model_server_environment(max_duration_seconds=max_duration)
+        assert environment == model_server_environment(
+            model_id=model_id, max_duration_seconds=max_duration
+        )
+        assert environment["MUSICGEN_MODEL_ID"] == model_id
         assert environment["SAGEMAKER_MODEL_SERVER_TIMEOUT"] == "3600"
         assert environment["HF_HUB_OFFLINE"] == "1"
         assert "HF_MODEL_ID" not in environment
