@@ -11,9 +11,13 @@ run measures:
   to the device on every request, the clip written as WAV;
 - four prompts in one request against four single-prompt requests.
 
-Runs are interleaved (handler, bare, seed-style for the same prompt and seed) so drift in the
-machine's speed hits every variant alike; ratios are medians of those pairs. The last line
-printed is one JSON object with every figure.
+A "token" is one decoder step of the generate call (one 20 ms frame of all codebooks; the
+handler adds the delay-pattern steps and a trimmed tail to the clip's frames). Handler and bare
+runs alternate on the same prompt and seed, so drift in the machine's speed hits both alike;
+the overhead is the median of those pairs, the other times are medians. The seed-sample runs
+share the handler's model when that is fp32 (interleaved too); otherwise its own fp32 copy is
+loaded after the handler's figures, which therefore never include it (peak memory included).
+The last line printed is one JSON object with every figure.
 
     make bench BENCH_ARGS="--device cuda --arch large --dtype bf16 --duration 10"
 """
@@ -40,6 +44,7 @@ from typing import Any
 
 import scipy.io.wavfile
 import torch
+import transformers
 from transformers import AutoProcessor, MusicgenForConditionalGeneration
 
 from bench.musicgen_checkpoint import ARCHES, build_random_musicgen
@@ -114,9 +119,9 @@ def import_handler(code_dir: Path) -> ModuleType:
     """Import `inference` the way the toolkit does: code/ on sys.path, top-level module names.
 
     A process that already imported the handler (a test session) keeps that copy of the same
-    source, since its sibling modules are imported top-level by name.
+    source: its sibling modules are imported top-level by name, so two copies cannot coexist.
     """
-    if str(code_dir) not in sys.path:
+    if "inference" not in sys.modules:
         sys.path.insert(0, str(code_dir))
     return importlib.import_module("inference")
 
@@ -203,15 +208,12 @@ def seed_sample_request(
     return time.perf_counter() - started
 
 
-def seed_sample_model(loaded: Any, model_dir: Path) -> MusicgenForConditionalGeneration:
-    """The seed sample's model: fp32. Shares the handler's when that already is fp32."""
-    if loaded.dtype == torch.float32:
-        return loaded.model
-    return MusicgenForConditionalGeneration.from_pretrained(model_dir, torch_dtype=torch.float32)
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+def peak_memory_mb(device: torch.device) -> dict[str, float]:
+    """High-water marks so far: the process's resident set and, on a GPU, its allocations."""
+    peaks = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}  # KiB
+    if device.type == "cuda":
+        peaks["peak_gpu_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+    return peaks
 
 
 def run_benchmark(
@@ -226,23 +228,23 @@ def run_benchmark(
     loaded.model.generate = recorder
     timings = Timings()
 
-    def replayed_settings() -> dict[str, Any]:
-        return dict(recorder.settings[-1])
-
     handler_request(hooks, loaded, PROMPTS[:1], duration=min(duration, WARMUP_SECONDS), seed=1)
-    warmup_settings = replayed_settings()
-    serving_peak_rss = peak_rss_mb()
-    baseline_model = seed_sample_model(loaded, model_dir)
-    if baseline_model is not loaded.model:
-        seed_sample_request(
+    # An fp32 handler model is the seed sample's model too; otherwise the sample's own fp32 copy
+    # is loaded after the handler's figures, so it counts in neither its memory nor its timings.
+    shares_model = loaded.dtype == torch.float32
+
+    def seed_sample_run(index: int, settings: dict[str, Any]) -> None:
+        seconds = seed_sample_request(
             baseline_model,
             model_dir,
-            PROMPTS[0],
+            PROMPTS[index % len(PROMPTS)],
             device=torch_device,
-            seed=1,
-            settings=warmup_settings,
+            seed=1000 + index,
+            settings=settings,
         )
+        timings.seed_sample.append(_progress(f"seed-sample style, prompt {index}", seconds))
 
+    baseline_model = loaded.model
     # Four single-prompt requests are the sequential side of the batching comparison.
     for index in range(max(len(PROMPTS), repeats)):
         prompt = PROMPTS[index % len(PROMPTS)]
@@ -250,30 +252,36 @@ def run_benchmark(
         seconds = handler_request(hooks, loaded, [prompt], duration=duration, seed=seed)
         timings.handler.append(_progress(f"handler, prompt {index}", seconds))
         timings.handler_generate.append(recorder.seconds[-1])
-        settings = replayed_settings()
+        settings = recorder.settings[-1]
         if index < repeats:
             seconds = bare_request(loaded, prompt, seed=seed, settings=settings)
             timings.bare.append(_progress(f"bare generate, prompt {index}", seconds))
-            seconds = seed_sample_request(
-                baseline_model, model_dir, prompt, device=torch_device, seed=seed, settings=settings
-            )
-            timings.seed_sample.append(_progress(f"seed-sample style, prompt {index}", seconds))
+            if shares_model:
+                seed_sample_run(index, settings)
     seconds = handler_request(hooks, loaded, PROMPTS, duration=duration, seed=2000)
     timings.batch4 = _progress("handler, 4 prompts at once", seconds)
-    if baseline_model is loaded.model:
-        serving_peak_rss = peak_rss_mb()
+    serving_peaks = peak_memory_mb(torch_device)
 
-    tokens = int(replayed_settings()["max_new_tokens"])
+    if not shares_model:
+        baseline_model = MusicgenForConditionalGeneration.from_pretrained(
+            model_dir, torch_dtype=torch.float32
+        )
+        seed_sample_request(
+            baseline_model, model_dir, PROMPTS[0], device=torch_device, seed=1, settings=settings
+        )
+        for index in range(repeats):
+            seed_sample_run(index, settings)
+
     return _figures(
         timings,
         device=torch_device,
         arch=arch,
         dtype=str(loaded.dtype).removeprefix("torch."),
         duration=duration,
-        tokens=tokens,
+        tokens=int(settings["max_new_tokens"]),
         repeats=repeats,
         load_seconds=load_seconds,
-        peak_rss=serving_peak_rss,
+        peaks=serving_peaks,
     )
 
 
@@ -292,9 +300,9 @@ def _figures(
     tokens: int,
     repeats: int,
     load_seconds: float,
-    peak_rss: float,
+    peaks: dict[str, float],
 ) -> dict[str, Any]:
-    paired = list(zip(timings.handler, timings.bare, timings.seed_sample, strict=False))
+    paired = list(zip(timings.handler, timings.bare, strict=False))
     handler_seconds = statistics.median(timings.handler)
     bare_seconds = statistics.median(timings.bare)
     seed_seconds = statistics.median(timings.seed_sample)
@@ -319,21 +327,17 @@ def _figures(
         "bare_tokens_per_s": round(tokens / bare_seconds, 2),
         "bare_audio_s_per_s": round(duration / bare_seconds, 4),
         "handler_overhead_pct": round(
-            statistics.median((handler / bare - 1) * 100 for handler, bare, _ in paired), 2
+            statistics.median((handler / bare - 1) * 100 for handler, bare in paired), 2
         ),
         "handler_outside_generate_pct": round(statistics.median(outside_generate), 2),
         "seed_baseline_seconds": round(seed_seconds, 3),
-        "seed_baseline_ratio": round(
-            statistics.median(seed / handler for handler, _, seed in paired), 3
-        ),
+        "seed_baseline_ratio": round(seed_seconds / handler_seconds, 3),
         "sequential4_seconds": round(sequential4, 3),
         "batch4_seconds": round(timings.batch4, 3),
         "batch4_vs_sequential_ratio": round(sequential4 / timings.batch4, 3),
         "load_seconds": round(load_seconds, 2),
-        "peak_rss_mb": round(peak_rss, 1),
+        **{name: round(megabytes, 1) for name, megabytes in peaks.items()},
     }
-    if device.type == "cuda":
-        figures["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
     return figures
 
 
@@ -358,8 +362,13 @@ def build_checkpoint(model_dir: Path, *, arch: str, device: str) -> float:
     started = time.perf_counter()
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        pool.submit(build_random_musicgen, model_dir, arch=arch, device=device).result()
+        pool.submit(_build_quietly, model_dir, arch=arch, device=device).result()
     return time.perf_counter() - started
+
+
+def _build_quietly(model_dir: Path, *, arch: str, device: str) -> None:
+    transformers.logging.set_verbosity_error()
+    build_random_musicgen(model_dir, arch=arch, device=device)
 
 
 def format_table(figures: dict[str, Any]) -> str:
@@ -398,6 +407,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    # transformers prints every sub-model config on load; the figures are the output.
+    transformers.logging.set_verbosity_error()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="musicgen-bench-") as scratch:
         model_dir = Path(scratch) / "model"

@@ -6,8 +6,11 @@ container's entry point does: `SAGEMAKER_BASE_DIR/model` is the model directory 
 configuration and launches the Java frontend, which daemonises and spawns Python workers that
 import our handler. Everything machine-global that the toolkit and the server would otherwise
 share between two servers (the configuration file in `/etc`, the pid file and the workers' Unix
-sockets in the temp directory, the log folder) is moved into a private scratch folder, so servers
-started by concurrent test runs cannot see each other and the helper needs no root.
+sockets in the temp directory, the log folder) is moved into a private scratch folder, so two
+servers can run at once and the helper needs no root. One check stays machine-wide: the toolkit's
+wrapper looks for the Java process among all processes, and while it sees two it retries (for
+SAGEMAKER_STARTUP_TIMEOUT) instead of watching its own. The servers serve regardless, and
+stopping goes by process id, not through the wrapper.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import requests
 
 PORT_RANGE = range(8000, 20000)  # the server refuses high ephemeral ports
 STOP_GRACE_SECONDS = 10.0
+STOP_ROUNDS = 3
 LOG_TAIL_CHARS = 6000
 # Every process of one server (toolkit wrapper, Java frontend, Python workers) inherits this
 # variable; stopping the server finds them by it, because the Java process is daemonised away
@@ -121,20 +125,24 @@ def server_processes(marker: str) -> list[psutil.Process]:
     return found
 
 
-def _stop(wrapper: subprocess.Popen[bytes], marker: str) -> None:
-    processes = server_processes(marker)
+def _signal_all(processes: list[psutil.Process], signum: int) -> None:
     for process in processes:
         try:
-            process.send_signal(signal.SIGTERM)
+            process.send_signal(signum)
         except psutil.NoSuchProcess:
             continue
-    _, alive = psutil.wait_procs(processes, timeout=STOP_GRACE_SECONDS)
-    for process in alive:
-        try:
-            process.kill()
-        except psutil.NoSuchProcess:
-            continue
-    psutil.wait_procs(alive, timeout=STOP_GRACE_SECONDS)
+
+
+def _stop(wrapper: subprocess.Popen[bytes], marker: str) -> None:
+    # Several rounds: the Java frontend may spawn a worker between the scan and its own exit.
+    for _ in range(STOP_ROUNDS):
+        processes = server_processes(marker)
+        if not processes:
+            break
+        _signal_all(processes, signal.SIGTERM)
+        _, alive = psutil.wait_procs(processes, timeout=STOP_GRACE_SECONDS)
+        _signal_all(alive, signal.SIGKILL)
+        psutil.wait_procs(alive, timeout=STOP_GRACE_SECONDS)
     try:
         wrapper.wait(timeout=STOP_GRACE_SECONDS)
     except subprocess.TimeoutExpired:
@@ -142,8 +150,8 @@ def _stop(wrapper: subprocess.Popen[bytes], marker: str) -> None:
         wrapper.wait(timeout=STOP_GRACE_SECONDS)
     strays = server_processes(marker)
     if strays:
-        described = ", ".join(f"{p.pid} {p.name()}" for p in strays)
-        raise ModelServerError(f"model server processes survived SIGKILL: {described}")
+        pids = ", ".join(str(process.pid) for process in strays)
+        raise ModelServerError(f"model server processes survived SIGKILL: {pids}")
 
 
 def _wait_until_healthy(

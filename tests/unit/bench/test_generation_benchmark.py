@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from bench.musicgen_checkpoint import (
 )
 from tests.support.tiny_musicgen import build_tiny_musicgen
 
+INFERENCE_CODE = Path(__file__).resolve().parents[3] / "inference_code"
+
 REQUIRED_KEYS = {
     "device",
     "arch",
@@ -31,15 +34,30 @@ REQUIRED_KEYS = {
 }
 
 
-def test_core_reports_every_figure_for_a_tiny_model(tmp_path: Path) -> None:
+@pytest.fixture
+def repo_handler(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Import the handler from inference_code/, as the handler tests do, not from a temp copy."""
+    monkeypatch.syspath_prepend(str(INFERENCE_CODE))
+    importlib.import_module("inference")
+
+
+@pytest.mark.usefixtures("repo_handler")
+@pytest.mark.parametrize(
+    ("dtype", "loaded_dtype"),
+    # bf16 gives the seed-sample baseline its own fp32 copy, measured after the handler.
+    [("auto", "float32"), ("bf16", "bfloat16")],
+)
+def test_core_reports_every_figure_for_a_tiny_model(
+    tmp_path: Path, dtype: str, loaded_dtype: str
+) -> None:
     model_dir = build_tiny_musicgen(tmp_path / "model", variant="mono")
 
     figures = run_benchmark(
-        model_dir, device="cpu", dtype="auto", duration=0.2, repeats=1, arch="tiny"
+        model_dir, device="cpu", dtype=dtype, duration=0.2, repeats=1, arch="tiny"
     )
 
     assert figures.keys() >= REQUIRED_KEYS
-    assert (figures["device"], figures["arch"], figures["dtype"]) == ("cpu", "tiny", "float32")
+    assert (figures["device"], figures["arch"], figures["dtype"]) == ("cpu", "tiny", loaded_dtype)
     # 0.2 s is 10 frames at 50 per second; the handler may add a few for the delay pattern.
     assert figures["tokens_per_request"] >= 10
     for name in REQUIRED_KEYS - {"device", "arch", "handler_overhead_pct"}:
