@@ -27,12 +27,13 @@ from tests.support.model_server import running_model_server
 pytestmark = pytest.mark.integration
 
 PROMPT = "calm lofi beat with piano"
+MODEL_ID = "tiny/musicgen-stereo"
 
 
 @pytest.fixture(scope="module")
 def server_url(stereo_model_dir: Path) -> Iterator[str]:
     environment = model_server_environment(
-        model_id="tiny/musicgen-stereo", max_duration_seconds=MAX_DURATION_SECONDS
+        model_id=MODEL_ID, max_duration_seconds=MAX_DURATION_SECONDS
     )
     with running_model_server(stereo_model_dir, env=environment) as url:
         yield url
@@ -50,7 +51,7 @@ def test_json_response_carries_a_stereo_clip_of_the_asked_length(server_url: str
     assert response.status_code == 200, response.text
     assert response.headers["Content-Type"].startswith("application/json")
     body = response.json()
-    assert body["sample_rate"] == SAMPLE_RATE
+    assert (body["model_id"], body["sample_rate"]) == (MODEL_ID, SAMPLE_RATE)
     assert body["model_id"] == "tiny/musicgen-stereo"  # MUSICGEN_MODEL_ID reached the handler
     [clip] = body["clips"]
     assert (clip["seed"], clip["channels"], clip["format"]) == (7, 2, "wav")
