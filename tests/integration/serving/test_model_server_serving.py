@@ -52,7 +52,6 @@ def test_json_response_carries_a_stereo_clip_of_the_asked_length(server_url: str
     assert response.headers["Content-Type"].startswith("application/json")
     body = response.json()
     assert (body["model_id"], body["sample_rate"]) == (MODEL_ID, SAMPLE_RATE)
-    assert body["model_id"] == "tiny/musicgen-stereo"  # MUSICGEN_MODEL_ID reached the handler
     [clip] = body["clips"]
     assert (clip["seed"], clip["channels"], clip["format"]) == (7, 2, "wav")
     samples, rate = decode_clip(clip)
