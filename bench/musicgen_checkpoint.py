@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Literal
 
 import torch
-from tokenizers import Tokenizer, models, pre_tokenizers, processors
 from transformers import (
     EncodecConfig,
     EncodecFeatureExtractor,
@@ -24,6 +23,8 @@ from transformers import (
     T5Config,
     T5TokenizerFast,
 )
+
+from tests.support.offline_musicgen_parts import fill_codebooks_randomly, word_level_t5_tokenizer
 
 Arch = Literal["small", "medium", "large"]
 ARCHES: tuple[Arch, ...] = ("small", "medium", "large")
@@ -141,23 +142,8 @@ def decoder_config(arch: Arch) -> MusicgenDecoderConfig:
 
 
 def word_level_tokenizer() -> T5TokenizerFast:
-    """A T5-style tokenizer (appends </s>, pads with id 0) over the prompt vocabulary."""
-    specials = ["<pad>", "</s>", "<unk>"]
-    words = sorted(set(PROMPT_VOCABULARY.split()))
-    vocab = {token: index for index, token in enumerate(specials + words)}
-    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    backend.post_processor = processors.TemplateProcessing(
-        single="$A </s>", special_tokens=[("</s>", vocab["</s>"])]
-    )
-    return T5TokenizerFast(
-        tokenizer_object=backend,
-        pad_token="<pad>",
-        eos_token="</s>",
-        unk_token="<unk>",
-        extra_ids=0,
-        model_max_length=512,
-    )
+    """A T5-style tokenizer over the benchmark's prompt vocabulary."""
+    return word_level_t5_tokenizer(sorted(set(PROMPT_VOCABULARY.split())), model_max_length=512)
 
 
 def build_random_musicgen(dest: Path, *, arch: Arch, device: str = "cpu") -> Path:
@@ -178,7 +164,7 @@ def build_random_musicgen(dest: Path, *, arch: Arch, device: str = "cpu") -> Pat
     torch.manual_seed(0)
     with torch.device(device):
         model = MusicgenForConditionalGeneration(config)
-    _fill_codebooks(model)
+    fill_codebooks_randomly(model)
     model.generation_config = GenerationConfig(
         decoder_start_token_id=CODEBOOK_SIZE,
         pad_token_id=CODEBOOK_SIZE,
@@ -196,16 +182,3 @@ def build_random_musicgen(dest: Path, *, arch: Arch, device: str = "cpu") -> Pat
         dest
     )
     return dest
-
-
-@torch.no_grad()
-def _fill_codebooks(model: MusicgenForConditionalGeneration) -> None:
-    # EnCodec's codebooks are buffers a fresh model leaves at zero: every code would decode to
-    # the same samples, which is not the work (or the audio) of a real checkpoint.
-    for layer in model.audio_encoder.quantizer.layers:
-        codebook = layer.codebook
-        embed = torch.randn_like(codebook.embed)
-        codebook.embed.copy_(embed)
-        codebook.embed_avg.copy_(embed)
-        codebook.cluster_size.fill_(1.0)
-        codebook.inited.fill_(1.0)

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Literal
 
 import torch
-from tokenizers import Tokenizer, models, pre_tokenizers, processors
 from transformers import (
     EncodecConfig,
     EncodecFeatureExtractor,
@@ -25,8 +24,9 @@ from transformers import (
     MusicgenMelodyForConditionalGeneration,
     MusicgenProcessor,
     T5Config,
-    T5TokenizerFast,
 )
+
+from tests.support.offline_musicgen_parts import fill_codebooks_randomly, word_level_t5_tokenizer
 
 Variant = Literal["mono", "stereo", "melody"]
 
@@ -60,7 +60,7 @@ def build_tiny_musicgen(
     torch.manual_seed(1234)
     dest.mkdir(parents=True, exist_ok=True)
     channels = 2 if variant == "stereo" else 1
-    tokenizer = _tiny_tokenizer()
+    tokenizer = word_level_t5_tokenizer(_VOCABULARY_TEXT.split(), model_max_length=64)
     text_config = T5Config(
         vocab_size=len(tokenizer),
         d_model=16,
@@ -118,7 +118,7 @@ def build_tiny_musicgen(
         MusicgenProcessor(feature_extractor=feature_extractor, tokenizer=tokenizer).save_pretrained(
             dest
         )
-    _fill_codebooks(model)
+    fill_codebooks_randomly(model)
     model.generation_config = GenerationConfig(
         decoder_start_token_id=CODEBOOK_SIZE,
         pad_token_id=CODEBOOK_SIZE,
@@ -152,35 +152,3 @@ def _write_melody_preprocessor_config(dest: Path) -> None:
         "stem_indices": [3, 2],
     }
     (dest / "preprocessor_config.json").write_text(json.dumps(config, indent=2) + "\n")
-
-
-def _tiny_tokenizer() -> T5TokenizerFast:
-    specials = ["<pad>", "</s>", "<unk>"]
-    vocab = {token: index for index, token in enumerate(specials + _VOCABULARY_TEXT.split())}
-    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    # T5 appends </s> to every sequence; the real tokenizer does the same.
-    backend.post_processor = processors.TemplateProcessing(
-        single="$A </s>", special_tokens=[("</s>", vocab["</s>"])]
-    )
-    return T5TokenizerFast(
-        tokenizer_object=backend,
-        pad_token="<pad>",
-        eos_token="</s>",
-        unk_token="<unk>",
-        extra_ids=0,
-        model_max_length=64,
-    )
-
-
-def _fill_codebooks(model: torch.nn.Module) -> None:
-    # A fresh EnCodec has all-zero codebooks (the real ones are buffers loaded from a checkpoint),
-    # so every code would decode to the same audio and no seed or prompt test could fail.
-    quantizer_layers = model.audio_encoder.quantizer.layers
-    for layer in quantizer_layers:
-        codebook = layer.codebook
-        embed = torch.randn_like(codebook.embed)
-        codebook.embed.copy_(embed)
-        codebook.embed_avg.copy_(embed)
-        codebook.cluster_size.fill_(1.0)
-        codebook.inited.fill_(1.0)
