@@ -4,13 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Protocol
-
-
-class Budget(Protocol):
-    def exhausted(self) -> bool:
-        """True when no further unit of work (one part, one file, one read-back chunk) may start."""
-        ...
 
 
 class Unlimited:
@@ -29,3 +22,8 @@ class Deadline:
 
     def exhausted(self) -> bool:
         return self._clock() >= self._end
+
+
+# `exhausted()` is True when no further unit of work (one part, one file, one read-back chunk)
+# may start.
+Budget = Unlimited | Deadline
