@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aws_cdk import App, Aws, CfnOutput, Duration, Environment, RemovalPolicy, Stack, Token
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from constructs_lib.nag_acknowledgements import acknowledge
-
-if TYPE_CHECKING:
-    from stacks.environment_config import EnvironmentConfig
+from stacks.environment_config import (
+    ACCOUNT_PATTERN,
+    ENVIRONMENT_NAME_PATTERN,
+    REGION_PATTERN,
+    EnvironmentConfig,
+)
 
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 GITHUB_OIDC_AUDIENCE = "sts.amazonaws.com"
@@ -29,10 +32,7 @@ APP_STACK_PREFIX = "MusicGen-"
 # 1-100 of [A-Za-z0-9._-], never "." or "..".
 _OWNER = re.compile(r"^[A-Za-z0-9](?:-?[A-Za-z0-9]){0,38}$")
 _REPOSITORY_NAME = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
-_ENVIRONMENT = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 _QUALIFIER = re.compile(r"^[a-z0-9]{1,10}$")
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
-_ACCOUNT = re.compile(r"^\d{12}$")
 _BRANCH = re.compile(r"^(?!refs/)[A-Za-z0-9._/-]{1,255}$")
 
 BOOTSTRAP_ROLE_KINDS_FOR_DEPLOY = ("deploy", "file-publishing", "image-publishing", "lookup")
@@ -59,7 +59,7 @@ def _validate_environments(names: Sequence[str]) -> tuple[str, ...]:
     if isinstance(names, str):
         raise ValueError("deploy_environments: must be a list of environment names, not a string")
     for name in names:
-        if not isinstance(name, str) or not _ENVIRONMENT.match(name):
+        if not isinstance(name, str) or not ENVIRONMENT_NAME_PATTERN.match(name):
             raise ValueError(
                 f"deploy_environments: each name must match [a-z][a-z0-9-]{{0,30}}, got {name!r}"
             )
@@ -107,7 +107,10 @@ class CiRolesStack(Stack):
         for region in bootstrap_regions:
             if not Token.is_unresolved(region):
                 _validate(
-                    "bootstrap_regions", region, _REGION, "each must be a region like eu-west-1"
+                    "bootstrap_regions",
+                    region,
+                    REGION_PATTERN,
+                    "each must be a region like eu-west-1",
                 )
         # Bootstrap roles are per account and region; without a list, this stack's own region.
         regions = tuple(dict.fromkeys(bootstrap_regions)) or (Aws.REGION,)
@@ -263,7 +266,7 @@ def ci_roles_stack_from_context(
         return None
     account = app.node.try_get_context("ci_account")
     if account is not None:
-        _validate("ci_account", str(account), _ACCOUNT, "must be a 12-digit AWS account id")
+        _validate("ci_account", str(account), ACCOUNT_PATTERN, "must be a 12-digit AWS account id")
         account = str(account)
     declared = sorted({c.account for c in environments.values() if c.account is not None})
     if declared and account is None:

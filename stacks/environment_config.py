@@ -24,8 +24,9 @@ class ConfigError(ValueError):
 
 _MODEL_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
 _REVISION = re.compile(r"^[\w./-]{1,128}$")
-_ACCOUNT = re.compile(r"^\d{12}$")
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+ACCOUNT_PATTERN = re.compile(r"^\d{12}$")
+REGION_PATTERN = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+ENVIRONMENT_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 _S3_PREFIX_URI = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/(\S+/)?$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _VERSION = re.compile(r"^\d+(\.\d+){1,2}$")
@@ -191,8 +192,8 @@ def _container_versions(value: Any) -> ContainerVersions:
 
 
 _FIELDS: dict[str, Check] = {
-    "account": _string(_ACCOUNT, "must be a 12-digit AWS account id"),
-    "region": _string(_REGION, "must be an AWS region name such as us-east-1"),
+    "account": _string(ACCOUNT_PATTERN, "must be a 12-digit AWS account id"),
+    "region": _string(REGION_PATTERN, "must be an AWS region name such as us-east-1"),
     "model_id": _string(_MODEL_ID, "must be a Hugging Face model id 'owner/name'"),
     "model_revision": _string(_REVISION, "must be a branch, tag or 40-hex commit"),
     "model_s3_uri": _string(_S3_PREFIX_URI, "must be an s3://bucket/prefix/ URI ending in '/'"),
@@ -252,8 +253,10 @@ def load_environments(table: Any) -> dict[str, EnvironmentConfig]:
     if not isinstance(table, Mapping) or not table:
         raise ConfigError("*", "*", "cdk.json context 'environments' must be a non-empty object")
     for name in table:
-        if not re.fullmatch(r"[a-z][a-z0-9-]{0,30}", name):
-            raise ConfigError(name, "*", "environment names must match [a-z][a-z0-9-]{0,30}")
+        if not ENVIRONMENT_NAME_PATTERN.match(name):
+            raise ConfigError(
+                name, "*", f"environment names must match {ENVIRONMENT_NAME_PATTERN.pattern}"
+            )
     return {name: load_environment(name, raw) for name, raw in table.items()}
 
 
