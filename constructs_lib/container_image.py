@@ -13,6 +13,11 @@ from aws_cdk import Aws, CfnMapping, Stack, Token
 from sagemaker.core import image_uris
 
 _FRAMEWORK = "huggingface"
+# The SDK's image table lists these regions, but CloudFormation has no AWS::SageMaker::Model,
+# EndpointConfig or Endpoint there (its per-region resource provider schemas, which cfn-lint
+# checks as E3006: https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/resource-type-schemas.html),
+# so the stack cannot deploy there. The cfn-lint test lints every region the mapping keeps.
+_REGIONS_WITHOUT_SAGEMAKER_RESOURCES = frozenset({"me-central-1", "us-gov-east-1"})
 
 
 class UnsupportedContainerVersions(ValueError):
@@ -62,6 +67,7 @@ def image_uris_by_region(*, transformers: str, pytorch: str, instance_type: str)
             region=region, transformers=transformers, pytorch=pytorch, instance_type=instance_type
         )
         for region in sorted(entry["registries"])
+        if region not in _REGIONS_WITHOUT_SAGEMAKER_RESOURCES
     }
 
 

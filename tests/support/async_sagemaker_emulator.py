@@ -287,27 +287,36 @@ class AsyncSageMakerEmulator:
                         self.record.peak_in_flight, self.record.in_flight
                     )
                 try:
-                    outcome = self._process(job)
+                    self._process(job)
                 except Exception as error:  # a harness bug must show up as an outcome, not hang
-                    outcome = f"emulator error: {error!r}"
+                    self._record(job, f"emulator error: {error!r}")
                 finally:
                     with self._lock:
                         self.record.in_flight -= 1
-                with self._lock:
-                    self.record.outcomes[job.inference_id] = outcome
             finally:
                 self._jobs.task_done()
 
-    def _process(self, job: _Job) -> str:
+    def _record(self, job: _Job, outcome: str) -> None:
+        """Record `outcome` before anything the client can see (an object, a notification).
+
+        A test reads the record as soon as the client has its result; recording afterwards
+        would race with it.
+        """
+        with self._lock:
+            self.record.outcomes[job.inference_id] = outcome
+
+    def _process(self, job: _Job) -> None:
         ttl = job.request_ttl_seconds * self.endpoint.request_ttl_scale
         if time.monotonic() - job.queued_at > ttl:
+            self._record(job, "Expired")
             self._notify(job, "Expired", failure_reason="Request expired in the queue")
-            return "Expired"
+            return
         bucket, key = _split_s3_uri(job.input_location)
         try:
             payload = self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         except self._s3.exceptions.NoSuchKey:
-            return self._fail(job, b"", f"ClientError: input {job.input_location} does not exist")
+            self._fail(job, b"", f"ClientError: input {job.input_location} does not exist")
+            return
         try:
             response = requests.post(
                 f"{self.model_url}/invocations",
@@ -316,18 +325,22 @@ class AsyncSageMakerEmulator:
                 timeout=job.invocation_timeout_seconds,
             )
         except requests.Timeout:
-            return self._fail(job, b"", "ModelError: invocation timed out")
+            self._fail(job, b"", "ModelError: invocation timed out")
+            return
         except requests.RequestException as error:
-            return self._fail(job, b"", f"ModelError: model container unreachable ({error})")
+            self._fail(job, b"", f"ModelError: model container unreachable ({error})")
+            return
         if response.status_code >= 400:
             kind = "client" if response.status_code < 500 else "server"
             reason = (
                 f"ClientError: Received {kind} error ({response.status_code}) from primary with "
                 f'message "{response.text[:500]}". See the endpoint\'s logs for more information.'
             )
-            return self._fail(job, response.content, reason)
+            self._fail(job, response.content, reason)
+            return
         content_type = response.headers.get("Content-Type", "application/octet-stream")
         bucket, key = _split_s3_uri(self._output_uri(job.inference_id))
+        self._record(job, "Completed")
         self._s3.put_object(Bucket=bucket, Key=key, Body=response.content, ContentType=content_type)
         self._notify(
             job,
@@ -337,10 +350,10 @@ class AsyncSageMakerEmulator:
                 "outputLocation": self._output_uri(job.inference_id),
             },
         )
-        return "Completed"
 
-    def _fail(self, job: _Job, body: bytes, reason: str) -> str:
+    def _fail(self, job: _Job, body: bytes, reason: str) -> None:
         bucket, key = _split_s3_uri(self._failure_uri(job.inference_id))
+        self._record(job, "Failed")
         self._s3.put_object(
             Bucket=bucket, Key=key, Body=body or reason.encode(), ContentType="text/plain"
         )
@@ -353,7 +366,6 @@ class AsyncSageMakerEmulator:
                 "failureLocation": self._failure_uri(job.inference_id),
             },
         )
-        return "Failed"
 
     def _notify(
         self,

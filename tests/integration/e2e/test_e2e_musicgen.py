@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -12,24 +13,58 @@ import numpy as np
 import pytest
 import soundfile
 
-from musicgen_client import InferenceFailedError, MusicGenClient, Progress
-from tests.integration.e2e.conftest import MAX_CONCURRENT_INVOCATIONS, STACK_NAME, LocalStack
+from musicgen_client import (
+    GenerationResult,
+    InferenceFailedError,
+    MusicGenClient,
+    Progress,
+    WaitTimeoutError,
+)
+from tests.integration.e2e.conftest import (
+    MAX_CONCURRENT_INVOCATIONS,
+    REPO_ROOT,
+    STACK_NAME,
+    LocalStack,
+)
 
 pytestmark = pytest.mark.integration
 
 SAMPLE_RATE = 32_000
+# Each wait has its own bound, below pytest's: a lost result fails naming what never came.
+RESULT_TIMEOUT_SECONDS = 60
 CLI_TIMEOUT_SECONDS = 120
+WAIT = ("--timeout", str(RESULT_TIMEOUT_SECONDS))
+
+
+def tree_python(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Python with this tree first on the import path.
+
+    Without the pin a subprocess imports the packages from wherever the virtualenv's editable
+    install (or the caller's PYTHONPATH) points: another checkout's code, not the code under test.
+    """
+    try:
+        return subprocess.run(
+            [sys.executable, *args],
+            env={**env, "PYTHONPATH": str(REPO_ROOT)},
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=CLI_TIMEOUT_SECONDS,
+        )
+    except subprocess.TimeoutExpired as error:
+        pytest.fail(f"`python {' '.join(args)}` did not finish within {error.timeout:g} s")
 
 
 def musicgen(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "musicgen_client", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=CLI_TIMEOUT_SECONDS,
-    )
+    return tree_python("-m", "musicgen_client", *args, env=env, cwd=cwd)
+
+
+def bounded(what: str, wait: Callable[[], GenerationResult]) -> GenerationResult:
+    """`wait()` (which must carry a timeout); a timeout fails the test naming what never came."""
+    try:
+        return wait()
+    except WaitTimeoutError as error:
+        pytest.fail(f"{what} was not received: {error}")
 
 
 def _silent_wav(*, seconds: float) -> bytes:
@@ -57,6 +92,7 @@ def test_cli_writes_audio_of_the_requested_length(aws_environment, cli_env, tmp_
         "7",
         "-o",
         "beat.wav",
+        *WAIT,
         env=cli_env,
         cwd=tmp_path,
     )
@@ -82,6 +118,7 @@ def test_cli_several_prompts_write_numbered_files(aws_environment, cli_env, tmp_
         "3",
         "-o",
         "beat.flac",
+        *WAIT,
         env=cli_env,
         cwd=tmp_path,
     )
@@ -132,12 +169,68 @@ def test_cli_endpoint_failure_prints_the_field_and_writes_nothing(
         outputs["OutputS3Uri"],
         "--failure-s3-uri",
         outputs["FailureS3Uri"],
+        *WAIT,
         env=cli_env,
         cwd=tmp_path,
     )
     assert done.returncode == 1
     assert "the endpoint reported a failure" in done.stderr
     assert "duration" in done.stderr and "<= 4" in done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_imports_the_code_of_this_tree(cli_env, tmp_path):
+    decoy = tmp_path / "other-checkout"
+    for package in ("musicgen_client", "inference_code"):
+        (decoy / package).mkdir(parents=True)
+        (decoy / package / "__init__.py").write_text("")
+    located = tree_python(
+        "-c",
+        "import inference_code, musicgen_client; "
+        "print(musicgen_client.__file__); print(inference_code.__file__)",
+        env={**cli_env, "PYTHONPATH": str(decoy)},
+        cwd=tmp_path,
+    )
+    assert located.returncode == 0, located.stderr
+    for path in located.stdout.split():
+        assert Path(path).is_relative_to(REPO_ROOT), f"{path} is not from {REPO_ROOT}"
+
+
+def test_cli_fetch_of_a_refused_request_exits_1_naming_the_field(
+    aws_environment, cli_env, tmp_path
+):
+    # Without the stack the client cannot know the endpoint's limit: the endpoint refuses.
+    outputs = aws_environment.outputs
+    target = (
+        "--endpoint-name",
+        outputs["EndpointName"],
+        "--input-s3-uri",
+        outputs["InputS3Uri"],
+        "--output-s3-uri",
+        outputs["OutputS3Uri"],
+        "--failure-s3-uri",
+        outputs["FailureS3Uri"],
+    )
+    submitted = musicgen(
+        "generate",
+        "calm lofi beat",
+        "--duration",
+        "6",
+        "--no-wait",
+        *target,
+        env=cli_env,
+        cwd=tmp_path,
+    )
+    assert submitted.returncode == 0, submitted.stderr
+    inference_id = submitted.stdout.split("inference id:", 1)[1].split()[0]
+    aws_environment.emulator.wait_until_idle()
+    assert aws_environment.emulator.record.outcomes[inference_id] == "Failed"
+
+    fetched = musicgen("fetch", inference_id, "-o", "late.wav", *target, env=cli_env, cwd=tmp_path)
+
+    assert fetched.returncode == 1, (fetched.stdout, fetched.stderr)
+    assert f"the endpoint reported a failure for {inference_id}" in fetched.stderr
+    assert "duration" in fetched.stderr and "<= 4" in fetched.stderr
     assert list(tmp_path.iterdir()) == []
 
 
@@ -156,6 +249,7 @@ def test_cli_notify_sqs_and_cleans_up_its_queue(aws_environment, cli_env, tmp_pa
         "sqs",
         "-o",
         "out/",
+        *WAIT,
         env=cli_env,
         cwd=tmp_path,
     )
@@ -216,7 +310,13 @@ def test_twenty_concurrent_requests_none_lost_none_mixed_up(aws_environment):
     with ThreadPoolExecutor(max_workers=20) as pool:
         submissions = list(pool.map(client.submit, requests))
     assert len({submission.inference_id for submission in submissions}) == 20
-    results = [client.wait(submission, timeout=240) for submission in submissions]
+    results = [
+        bounded(
+            f"result {n} of 20 ({submission.inference_id})",
+            lambda submission=submission: client.wait(submission, timeout=240),
+        )
+        for n, submission in enumerate(submissions)
+    ]
     for request, submission, result in zip(requests, submissions, results, strict=True):
         assert result.inference_id == submission.inference_id
         (clip,) = result.clips
@@ -233,8 +333,18 @@ def test_library_same_seed_same_audio(aws_environment):
     client = MusicGenClient.from_stack(STACK_NAME)
     assert client.settings.model_commit == "0" * 40
     assert client.settings.max_duration_seconds == 4.0
-    first = client.generate("calm piano", duration=0.5, seed=42)
-    again = client.generate("calm piano", duration=0.5, seed=42, notify="sqs")
+    first = bounded(
+        "the polled result",
+        lambda: client.generate(
+            "calm piano", duration=0.5, seed=42, timeout=RESULT_TIMEOUT_SECONDS
+        ),
+    )
+    again = bounded(
+        "the result notified through SQS",
+        lambda: client.generate(
+            "calm piano", duration=0.5, seed=42, notify="sqs", timeout=RESULT_TIMEOUT_SECONDS
+        ),
+    )
     assert first.clips[0].audio == again.clips[0].audio
     assert first.inference_id != again.inference_id
 
@@ -243,7 +353,13 @@ def test_library_failure_through_sqs_names_the_field(aws_environment):
     client = MusicGenClient.from_stack(STACK_NAME)
     melody = _silent_wav(seconds=0.5)
     with pytest.raises(InferenceFailedError) as failure:
-        client.generate("calm piano", duration=0.5, melody=melody, notify="sqs", timeout=60)
+        client.generate(
+            "calm piano",
+            duration=0.5,
+            melody=melody,
+            notify="sqs",
+            timeout=RESULT_TIMEOUT_SECONDS,
+        )
     assert "melody" in failure.value.message
     assert failure.value.failure_location.endswith(f"{failure.value.inference_id}-error.out")
 
@@ -253,7 +369,10 @@ def test_library_bare_audio_accept(aws_environment):
     submission = client.submit(
         {"prompt": "calm piano", "duration": 0.5, "seed": 1}, accept="audio/wav"
     )
-    (clip,) = client.wait(submission, timeout=60).clips
+    (clip,) = bounded(
+        "the bare audio result",
+        lambda: client.wait(submission, timeout=RESULT_TIMEOUT_SECONDS),
+    ).clips
     assert (clip.format, clip.sample_rate, clip.seed) == ("wav", SAMPLE_RATE, None)
     assert clip.duration == pytest.approx(0.5)
 
@@ -266,7 +385,7 @@ def test_ctrl_c_while_listening_removes_the_temporary_queue(aws_environment):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        client.wait(submission, notify="sqs", on_progress=interrupt)
+        client.wait(submission, notify="sqs", on_progress=interrupt, timeout=RESULT_TIMEOUT_SECONDS)
     sqs = aws_environment.session().client("sqs")
     assert sqs.list_queues(QueueNamePrefix="musicgen-client-").get("QueueUrls", []) == []
     aws_environment.emulator.wait_until_idle()
@@ -296,6 +415,7 @@ def test_cli_reports_a_cold_start_and_an_expired_request(cold_endpoint, tmp_path
         "sqs",
         "-o",
         "beat.wav",
+        *WAIT,
         env=cold_endpoint,
         cwd=tmp_path,
     )

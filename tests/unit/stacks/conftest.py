@@ -56,7 +56,13 @@ def shipped_assembly(tmp_path_factory: pytest.TempPathFactory) -> Assembly:
     outdir = tmp_path_factory.mktemp("shipped")
     app = App(context=SHIPPED_CONTEXT, outdir=str(outdir))
     stacks = build_app(app)
-    app.synth()
+    try:
+        app.synth()
+    except RuntimeError as error:
+        # cdk-nag fails synthesis after writing the templates; test_cdk_nag_finds_nothing_
+        # unacknowledged names the findings, and the other checks still see the templates.
+        if "AwsSolutions-" not in str(error):
+            raise
     templates = {
         stack.stack_name: Template.from_json(json.loads((outdir / stack.template_file).read_text()))
         for stack in stacks
