@@ -10,7 +10,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 CDK := npx --no-install cdk
 
-.PHONY: synth test lint deploy diff bench e2e clean
+.PHONY: synth test lint deploy diff bench e2e mutation clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,13 @@ bench: $(VENV)/.dev-deps
 
 e2e: $(VENV)/.dev-deps
 	$(BIN)/python -m pytest -q tests/integration/e2e
+
+# Mutation testing of the modules where a silent mistake is worst (README "Tests"); not part of
+# `make test`. One mutant at a time: the CDK tests' jsii process cannot serve two forks at once.
+# Results are kept in mutants/, so a second run only tests what changed.
+mutation: $(VENV)/.dev-deps
+	$(BIN)/mutmut run --max-children 1
+	$(BIN)/python -m tests.mutation.scores
 
 clean:
 	rm -rf cdk.out .pytest_cache
