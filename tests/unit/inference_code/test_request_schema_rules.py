@@ -329,10 +329,24 @@ def test_the_endpoint_maximum_must_be_a_positive_number(maximum: Any) -> None:
         parse_request(P, max_duration_seconds=maximum)
 
 
-def test_a_got_value_of_60_characters_is_shown_whole() -> None:
+def test_a_got_value_is_shown_whole_up_to_60_characters() -> None:
     with pytest.raises(RequestValidationError) as caught:
         parse_request({**P, "format": "x" * 58}, max_duration_seconds=MAX)
     assert str(caught.value).endswith(f"(got '{'x' * 58}')")
+    with pytest.raises(RequestValidationError) as caught:
+        parse_request({**P, "format": "x" * 59}, max_duration_seconds=MAX)
+    assert str(caught.value).endswith(f"(got '{'x' * 56}...)")
+
+
+def test_the_error_keeps_field_rule_and_value_apart() -> None:
+    with pytest.raises(RequestValidationError) as caught:
+        parse_request({**P, "top_p": 1.5}, max_duration_seconds=MAX)
+    error = caught.value
+    assert (error.field, error.rule, error.got) == ("top_p", "must be >= 0 and <= 1", 1.5)
+
+
+def test_a_maximum_under_one_second_is_allowed() -> None:
+    assert parse_request({**P, "duration": 0.5}, max_duration_seconds=0.5).duration == 0.5
 
 
 def test_melody_needs_a_melody_model() -> None:

@@ -100,3 +100,9 @@ def test_invalid_json_and_base64_name_the_inference():
         OutputFormatError, match=r"^output of a clips\[0\]: audio: not valid base64"
     ):
         parse_output(b'{"clips": [{"audio": "@@"}]}', inference_id="a")
+
+
+def test_only_the_media_type_before_the_first_parameter_counts():
+    with pytest.raises(OutputFormatError) as caught:
+        parse_output(b"[1]", inference_id="a", content_type="application/json; charset=utf-8; x=y")
+    assert str(caught.value) == "output of a: expected a JSON object"
