@@ -10,7 +10,10 @@ from dataclasses import dataclass
 from functools import cache
 
 from aws_cdk import Aws, CfnMapping, Stack, Token
+from aws_cdk import aws_iam as iam
 from sagemaker.core import image_uris
+
+from constructs_lib.nag_acknowledgements import acknowledge_on_grantee
 
 _FRAMEWORK = "huggingface"
 
@@ -67,8 +70,41 @@ def image_uris_by_region(*, transformers: str, pytorch: str, instance_type: str)
 
 @dataclass(frozen=True)
 class InferenceImage:
+    """The image URI a SageMaker Model runs, and the ECR repository it is pulled from."""
+
     uri: str
     repository_arn: str
+
+    def grant_pull(self, grantee: iam.IGrantable) -> None:
+        """Pull this repository's images, and authenticate to the registry (account-wide)."""
+        principal = grantee.grant_principal
+        principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="PullImage",
+                actions=[
+                    "ecr:BatchGetImage",
+                    "ecr:GetDownloadUrlForLayer",
+                    "ecr:BatchCheckLayerAvailability",
+                ],
+                resources=[self.repository_arn],
+            )
+        )
+        principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="AuthenticateToRegistry",
+                actions=["ecr:GetAuthorizationToken"],
+                resources=["*"],
+            )
+        )
+        acknowledge_on_grantee(
+            grantee,
+            {
+                "AwsSolutions-IAM5[Resource::*]": (
+                    "ecr:GetAuthorizationToken supports no resource scoping; the pull itself is "
+                    "limited to one repository."
+                )
+            },
+        )
 
 
 def _registry_account(uri: str) -> str:

@@ -17,6 +17,13 @@ class NotificationTopics(Construct):
 
     A customer-managed key (not `alias/aws/sns`) because CloudWatch alarms publish to the error
     topic, and only a key policy we own can let the CloudWatch service use the key.
+
+    Props:
+        notification_emails: addresses subscribed to the error topic (failures and alarms).
+
+    Grants:
+        grant_publish(grantee): `sns:Publish` on both topics plus the two key actions a
+            publisher needs (not the `kms:GenerateDataKey*` family `Topic.grant_publish` adds).
     """
 
     def __init__(
@@ -55,6 +62,23 @@ class NotificationTopics(Construct):
             display_name=display_name,
             master_key=self.key,
             enforce_ssl=True,
+        )
+
+    def grant_publish(self, grantee: iam.IGrantable) -> None:
+        principal = grantee.grant_principal
+        principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="PublishResults",
+                actions=["sns:Publish"],
+                resources=[topic.topic_arn for topic in self.topics],
+            )
+        )
+        principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="EncryptNotifications",
+                actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                resources=[self.key.key_arn],
+            )
         )
 
     @property

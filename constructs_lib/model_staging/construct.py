@@ -9,7 +9,6 @@ continue in `is_complete` polls.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from aws_cdk import (
@@ -31,19 +30,22 @@ from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from constructs_lib.nag_acknowledgements import acknowledge
+from inference_code.contract import (
+    MODEL_ID_RULE,
+    PACKAGE_RESOURCE_TYPE,
+    SNAPSHOT_RESOURCE_TYPE,
+    is_model_id,
+)
 
 from .runtime.staging.s3_location import S3Location
 
 RUNTIME_DIRECTORY = Path(__file__).parent / "runtime"
 MODELS_PREFIX = "models/"
 PACKAGES_PREFIX = "packages/"
-SNAPSHOT_RESOURCE_TYPE = "Custom::ModelSnapshot"
-PACKAGE_RESOURCE_TYPE = "Custom::ModelPackage"
 HANDLER_RUNTIME = lambda_.Runtime.PYTHON_3_14
 # Parts of 64 MiB are held in memory while uploaded; memory also buys network and CPU (sha256).
 STAGING_MEMORY_MB = 2048
 BYTECODE_EXCLUDES = ["__pycache__", "*.pyc", ".pytest_cache"]
-_MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 class ModelStaging(Construct):
@@ -216,10 +218,8 @@ def _validate(
     hub_token_secret_name: str | None,
     model_s3_uri: str | None,
 ) -> None:
-    if not Token.is_unresolved(model_id) and not (
-        _MODEL_ID.match(model_id) and ".." not in model_id
-    ):
-        raise ValueError(f"model_id: must be owner/name on the Hub (got {model_id!r})")
+    if not Token.is_unresolved(model_id) and not is_model_id(model_id):
+        raise ValueError(f"model_id: {MODEL_ID_RULE} (got {model_id!r})")
     if not model_revision or model_revision != model_revision.strip():
         raise ValueError(
             "model_revision: must be a branch, tag or commit without surrounding spaces "
