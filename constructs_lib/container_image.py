@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from aws_cdk import Aws, CfnMapping, Stack, Token
 from aws_cdk import aws_iam as iam
@@ -22,8 +23,8 @@ class UnsupportedContainerVersions(ValueError):
     """The SDK's image table has no inference image for these versions."""
 
 
-def _framework_entry(transformers: str, pytorch: str) -> dict:
-    versions = image_uris.config_for_framework(_FRAMEWORK)["inference"]["versions"]
+def _framework_entry(transformers: str, pytorch: str) -> dict[str, Any]:
+    versions: dict[str, Any] = image_uris.config_for_framework(_FRAMEWORK)["inference"]["versions"]
     if transformers not in versions:
         known = ", ".join(sorted(versions))
         raise UnsupportedContainerVersions(
@@ -38,7 +39,8 @@ def _framework_entry(transformers: str, pytorch: str) -> dict:
         raise UnsupportedContainerVersions(
             f"transformers {transformers} ships with pytorch {known}, not {pytorch}"
         )
-    return by_framework[key]
+    entry: dict[str, Any] = by_framework[key]
+    return entry
 
 
 @cache
@@ -46,7 +48,7 @@ def image_uri_for_region(
     *, region: str, transformers: str, pytorch: str, instance_type: str
 ) -> str:
     entry = _framework_entry(transformers, pytorch)
-    return image_uris.retrieve(
+    uri: str = image_uris.retrieve(
         _FRAMEWORK,
         region=region,
         version=transformers,
@@ -55,6 +57,7 @@ def image_uri_for_region(
         image_scope="inference",
         instance_type=instance_type,
     )
+    return uri
 
 
 @cache

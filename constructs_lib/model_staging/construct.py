@@ -10,13 +10,13 @@ continue in `is_complete` polls.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from aws_cdk import (
     Aws,
     CustomResource,
     Duration,
     RemovalPolicy,
-    Stack,
     Token,
 )
 from aws_cdk import aws_iam as iam
@@ -27,9 +27,9 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
-from constructs import Construct
+from constructs import Construct, IConstruct
 
-from constructs_lib.nag_acknowledgements import acknowledge
+from constructs_lib.nag_acknowledgements import acknowledge, arn_in_finding
 from inference_code.contract import (
     MODEL_ID_RULE,
     PACKAGE_RESOURCE_TYPE,
@@ -176,7 +176,7 @@ def _grant_model_bucket(role: iam.Role, bucket: s3.IBucket) -> None:
         acknowledge(
             role,
             {
-                f"AwsSolutions-IAM5[Resource::{_arn_finding(bucket)}/{prefix}*]": (
+                f"AwsSolutions-IAM5[Resource::{arn_in_finding(bucket)}/{prefix}*]": (
                     f"Staging writes the model's files (names from the Hub repository) under "
                     f"{prefix} of the model bucket, and nothing else in it."
                 )
@@ -246,7 +246,7 @@ class _StagingHandlers(Construct):
         )
         log_group.grant_write(role)
         code = lambda_.Code.from_asset(str(RUNTIME_DIRECTORY), exclude=BYTECODE_EXCLUDES)
-        common = {
+        common: dict[str, Any] = {
             "runtime": HANDLER_RUNTIME,
             "code": code,
             "role": role,
@@ -308,23 +308,18 @@ def _provider(scope: Construct, handlers: _StagingHandlers) -> cr.Provider:
     return provider
 
 
-def _arn_finding(resource: Construct) -> str:
-    logical_id = Stack.of(resource).get_logical_id(resource.node.default_child)  # type: ignore[arg-type]
-    return f"<{logical_id}.Arn>"
-
-
 def _acknowledge_provider_findings(
     scope: Construct, provider: cr.Provider, handlers: _StagingHandlers
 ) -> None:
     """Findings on the policies and state machine that the Provider framework generates."""
-    invoked = [handlers.on_event, handlers.is_complete]
+    invoked: list[IConstruct] = [handlers.on_event, handlers.is_complete]
     invoked += [
         child
         for name in ("framework-isComplete", "framework-onTimeout")
         if (child := provider.node.try_find_child(name)) is not None
     ]
     findings = {
-        f"AwsSolutions-IAM5[Resource::{_arn_finding(function)}:*]": (
+        f"AwsSolutions-IAM5[Resource::{arn_in_finding(function)}:*]": (
             "The Provider framework may invoke any version of its own functions (CDK's generated "
             "policy); the function ARN itself is specific."
         )
