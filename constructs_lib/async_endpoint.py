@@ -17,6 +17,7 @@ from constructs import Construct, IDependable
 from constructs_lib.endpoint_metrics import async_metric, instances_reporting_metric
 from constructs_lib.instance_types import has_local_nvme
 from constructs_lib.nag_acknowledgements import acknowledge
+from constructs_lib.rotating_key import rotating_key
 
 VARIANT_NAME = "AllTraffic"
 SAGEMAKER_LOG_GROUPS = "/aws/sagemaker/Endpoints/"
@@ -89,12 +90,8 @@ class AsyncEndpoint(Construct):
         local_nvme = has_local_nvme(capacity.instance_type)
         self.volume_key: kms.Key | None = None
         if not local_nvme:
-            self.volume_key = kms.Key(
-                self,
-                "VolumeKey",
-                description="Encrypts the MusicGen endpoint's storage volume",
-                enable_key_rotation=True,
-                pending_window=Duration.days(7),
+            self.volume_key = rotating_key(
+                self, "VolumeKey", description="Encrypts the MusicGen endpoint's storage volume"
             )
         self.role = iam.Role(
             self,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Duration
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
+
+from constructs_lib.rotating_key import rotating_key
 
 
 class NotificationTopics(Construct):
@@ -34,12 +34,8 @@ class NotificationTopics(Construct):
         notification_emails: Sequence[str] = (),
     ) -> None:
         super().__init__(scope, construct_id)
-        self.key = kms.Key(
-            self,
-            "TopicKey",
-            description="Encrypts the MusicGen async result topics",
-            enable_key_rotation=True,
-            pending_window=Duration.days(7),
+        self.key = rotating_key(
+            self, "TopicKey", description="Encrypts the MusicGen async result topics"
         )
         self.key.add_to_resource_policy(
             iam.PolicyStatement(

@@ -55,46 +55,40 @@ class SecureBucket(Construct):
         super().__init__(scope, construct_id)
         if (expiring_prefixes or access_logs is None) and retention_days is None:
             raise ValueError("retention_days is required with expiring_prefixes or as log target")
-        removal = RemovalPolicy.DESTROY if destroy_on_delete else RemovalPolicy.RETAIN
+        expire = Duration.days(retention_days or 0)
         if access_logs is None:
-            # `Default` makes the bucket this construct's default child and keeps the logical id
-            # of the bucket (and its policy) that the access-log target was first deployed with.
-            self.bucket = s3.Bucket(
-                self,
-                "Default",
-                encryption=s3.BucketEncryption.S3_MANAGED,
-                block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-                enforce_ssl=True,
-                object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
-                lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(retention_days or 0))],
-                removal_policy=removal,
-                auto_delete_objects=destroy_on_delete,
-            )
-            acknowledge(
-                self,
-                {"AwsSolutions-S1": _LOG_TARGET_REASON},
-            )
-            return
-        rules = [
-            s3.LifecycleRule(abort_incomplete_multipart_upload_after=ABORT_INCOMPLETE_UPLOADS_AFTER)
-        ]
-        rules += [
-            s3.LifecycleRule(prefix=prefix, expiration=Duration.days(retention_days or 0))
-            for prefix in expiring_prefixes
-        ]
+            rules = [s3.LifecycleRule(expiration=expire)]
+        else:
+            rules = [
+                s3.LifecycleRule(
+                    abort_incomplete_multipart_upload_after=ABORT_INCOMPLETE_UPLOADS_AFTER
+                ),
+                *(
+                    s3.LifecycleRule(prefix=prefix, expiration=expire)
+                    for prefix in expiring_prefixes
+                ),
+            ]
         self.bucket = s3.Bucket(
             self,
-            "Bucket",
+            # `Default` makes the log target's bucket this construct's default child: it keeps the
+            # logical id (of bucket and policy) that a bucket at the construct's own path has.
+            "Default" if access_logs is None else "Bucket",
             encryption=s3.BucketEncryption.S3_MANAGED,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             enforce_ssl=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            server_access_logs_bucket=access_logs.bucket,
-            server_access_logs_prefix=access_logs.prefix,
+            object_ownership=(
+                s3.ObjectOwnership.BUCKET_OWNER_PREFERRED
+                if access_logs is None
+                else s3.ObjectOwnership.BUCKET_OWNER_ENFORCED
+            ),
+            server_access_logs_bucket=access_logs.bucket if access_logs else None,
+            server_access_logs_prefix=access_logs.prefix if access_logs else None,
             lifecycle_rules=rules,
-            removal_policy=removal,
+            removal_policy=RemovalPolicy.DESTROY if destroy_on_delete else RemovalPolicy.RETAIN,
             auto_delete_objects=destroy_on_delete,
         )
+        if access_logs is None:
+            acknowledge(self, {"AwsSolutions-S1": _LOG_TARGET_REASON})
 
     def s3_url(self, prefix: str) -> str:
         """`s3://<bucket>/<prefix>`."""

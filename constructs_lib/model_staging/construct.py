@@ -99,6 +99,20 @@ class ModelStaging(Construct):
         handlers = _StagingHandlers(self, "Handlers", role=role)
         provider = _provider(self, handlers)
 
+        def staged(
+            construct_id: str, resource_type: str, properties: dict[str, str]
+        ) -> CustomResource:
+            resource = CustomResource(
+                self,
+                construct_id,
+                service_token=provider.service_token,
+                resource_type=resource_type,
+                properties=properties,
+            )
+            # The handlers need their permissions before CloudFormation invokes them.
+            resource.node.add_dependency(role)
+            return resource
+
         package_properties = {
             "Bucket": model_bucket.bucket_name,
             "KeyPrefix": PACKAGES_PREFIX,
@@ -119,23 +133,9 @@ class ModelStaging(Construct):
             }
             if hub_token_secret_name:
                 snapshot_properties["HubTokenSecretName"] = hub_token_secret_name
-            snapshot = CustomResource(
-                self,
-                "Snapshot",
-                service_token=provider.service_token,
-                resource_type=SNAPSHOT_RESOURCE_TYPE,
-                properties=snapshot_properties,
-            )
-            snapshot.node.add_dependency(role)
+            snapshot = staged("Snapshot", SNAPSHOT_RESOURCE_TYPE, snapshot_properties)
             package_properties["SnapshotUri"] = snapshot.get_att_string("SnapshotUri")
-        package = CustomResource(
-            self,
-            "Package",
-            service_token=provider.service_token,
-            resource_type=PACKAGE_RESOURCE_TYPE,
-            properties=package_properties,
-        )
-        package.node.add_dependency(role)
+        package = staged("Package", PACKAGE_RESOURCE_TYPE, package_properties)
 
         self.commit: str = package.get_att_string("Commit")
         self.model_data_url: str = package.get_att_string("ModelDataUrl")
