@@ -25,6 +25,7 @@ def test_custom_resource_types_match_the_contract() -> None:
         "owner/name/extra",
         "-owner/name",
         "owner/ná",
+        "oá/name",
         "owner/",
         "",
     ],
