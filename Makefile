@@ -35,6 +35,8 @@ synth: $(VENV)/.synth-deps node_modules/.package-lock.json
 
 test: $(VENV)/.dev-deps
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 lint: $(VENV)/.dev-deps

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+from inference_code.contract import AUDIO_INPUT_FLOOR_SECONDS, MAX_DURATION_ENV, MODEL_ID_ENV
 from inference_code.request_schema import MAX_PROMPTS as MAX_PROMPTS_PER_REQUEST
 
 SAMPLE_RATE_HZ = 32_000
@@ -17,8 +18,6 @@ BYTES_PER_SAMPLE = 2  # 16-bit PCM
 MAX_INPUT_SAMPLE_RATE_HZ = 48_000
 MAX_INPUT_BYTES_PER_SAMPLE = 4
 AUDIO_INPUTS_PER_REQUEST = 2
-# The handler accepts audio inputs up to max(MUSICGEN_MAX_DURATION, one 30 s window) long.
-MIN_AUDIO_INPUT_LIMIT_SECONDS = 30
 # JSON framing, prompts, warnings and WAV headers.
 ENVELOPE_BYTES = 1 << 20
 # Long generations must not be killed by the model server's 60 s default.
@@ -37,7 +36,7 @@ def max_response_bytes(max_duration_seconds: float) -> int:
 
 def max_request_bytes(max_duration_seconds: float) -> int:
     """Largest request: a melody and an audio prompt, each as long as the handler accepts."""
-    longest_input = max(max_duration_seconds, MIN_AUDIO_INPUT_LIMIT_SECONDS)
+    longest_input = max(max_duration_seconds, AUDIO_INPUT_FLOOR_SECONDS)
     audio = (
         math.ceil(longest_input * MAX_INPUT_SAMPLE_RATE_HZ)
         * MAX_CHANNELS
@@ -59,8 +58,8 @@ def model_server_environment(*, model_id: str, max_duration_seconds: float) -> d
         "MMS_MAX_RESPONSE_SIZE": str(max_response_bytes(max_duration_seconds)),
         "MMS_MAX_REQUEST_SIZE": str(max_request_bytes(max_duration_seconds)),
         "MMS_DEFAULT_RESPONSE_TIMEOUT": str(MODEL_SERVER_TIMEOUT_SECONDS),
-        "MUSICGEN_MAX_DURATION": f"{max_duration_seconds:g}",
-        "MUSICGEN_MODEL_ID": model_id,
+        MAX_DURATION_ENV: f"{max_duration_seconds:g}",
+        MODEL_ID_ENV: model_id,
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
     }

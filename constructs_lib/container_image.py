@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from aws_cdk import Aws, CfnMapping, Stack, Token
+from aws_cdk import aws_iam as iam
 from sagemaker.core import image_uris
+
+from constructs_lib.nag_acknowledgements import acknowledge_on_grantee
 
 _FRAMEWORK = "huggingface"
 # The SDK's image table lists these regions, but CloudFormation has no AWS::SageMaker::Model,
@@ -24,8 +28,8 @@ class UnsupportedContainerVersions(ValueError):
     """The SDK's image table has no inference image for these versions."""
 
 
-def _framework_entry(transformers: str, pytorch: str) -> dict:
-    versions = image_uris.config_for_framework(_FRAMEWORK)["inference"]["versions"]
+def _framework_entry(transformers: str, pytorch: str) -> dict[str, Any]:
+    versions: dict[str, Any] = image_uris.config_for_framework(_FRAMEWORK)["inference"]["versions"]
     if transformers not in versions:
         known = ", ".join(sorted(versions))
         raise UnsupportedContainerVersions(
@@ -40,7 +44,8 @@ def _framework_entry(transformers: str, pytorch: str) -> dict:
         raise UnsupportedContainerVersions(
             f"transformers {transformers} ships with pytorch {known}, not {pytorch}"
         )
-    return by_framework[key]
+    entry: dict[str, Any] = by_framework[key]
+    return entry
 
 
 @cache
@@ -48,7 +53,7 @@ def image_uri_for_region(
     *, region: str, transformers: str, pytorch: str, instance_type: str
 ) -> str:
     entry = _framework_entry(transformers, pytorch)
-    return image_uris.retrieve(
+    uri: str = image_uris.retrieve(
         _FRAMEWORK,
         region=region,
         version=transformers,
@@ -57,6 +62,7 @@ def image_uri_for_region(
         image_scope="inference",
         instance_type=instance_type,
     )
+    return uri
 
 
 @cache
@@ -73,8 +79,41 @@ def image_uris_by_region(*, transformers: str, pytorch: str, instance_type: str)
 
 @dataclass(frozen=True)
 class InferenceImage:
+    """The image URI a SageMaker Model runs, and the ECR repository it is pulled from."""
+
     uri: str
     repository_arn: str
+
+    def grant_pull(self, grantee: iam.IGrantable) -> None:
+        """Pull this repository's images, and authenticate to the registry (account-wide)."""
+        principal = grantee.grant_principal
+        principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="PullImage",
+                actions=[
+                    "ecr:BatchGetImage",
+                    "ecr:GetDownloadUrlForLayer",
+                    "ecr:BatchCheckLayerAvailability",
+                ],
+                resources=[self.repository_arn],
+            )
+        )
+        principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="AuthenticateToRegistry",
+                actions=["ecr:GetAuthorizationToken"],
+                resources=["*"],
+            )
+        )
+        acknowledge_on_grantee(
+            grantee,
+            {
+                "AwsSolutions-IAM5[Resource::*]": (
+                    "ecr:GetAuthorizationToken supports no resource scoping; the pull itself is "
+                    "limited to one repository."
+                )
+            },
+        )
 
 
 def _registry_account(uri: str) -> str:

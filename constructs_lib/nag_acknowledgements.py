@@ -2,12 +2,34 @@
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Validations
-from constructs import IConstruct
+from aws_cdk import Acknowledgment, CfnElement, Stack, Validations
+from aws_cdk import aws_iam as iam
+from constructs import Construct, IConstruct
 
 
 def acknowledge(scope: IConstruct, findings: dict[str, str]) -> None:
-    """Acknowledge each finding id (e.g. `AwsSolutions-IAM5[Resource::*]`) with its reason."""
+    """Acknowledge each finding id (e.g. `AwsSolutions-IAM5[Resource::*]`) with its reason.
+
+    The acknowledgement holds for every resource at or below `scope`'s construct path.
+    """
     Validations.of(scope).acknowledge(
         *(Acknowledgment(id=finding, reason=reason) for finding, reason in findings.items())
     )
+
+
+def acknowledge_on_grantee(grantee: iam.IGrantable, findings: dict[str, str]) -> None:
+    """Acknowledge findings of a grant on the principal's construct (a role and its policies).
+
+    A principal that is no construct of this app (an imported role) has no policy here to flag.
+    """
+    principal = grantee.grant_principal
+    if isinstance(principal, Construct):
+        acknowledge(principal, findings)
+
+
+def arn_in_finding(resource: IConstruct) -> str:
+    """How cdk-nag writes `resource`'s ARN (a `Fn::GetAtt`) in a finding id: `<LogicalId.Arn>`."""
+    element = resource.node.default_child
+    if not isinstance(element, CfnElement):
+        raise TypeError(f"{resource.node.path} has no CloudFormation resource of its own")
+    return f"<{Stack.of(resource).get_logical_id(element)}.Arn>"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Duration
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
+
+from constructs_lib.rotating_key import rotating_key
 
 
 class NotificationTopics(Construct):
@@ -17,6 +17,13 @@ class NotificationTopics(Construct):
 
     A customer-managed key (not `alias/aws/sns`) because CloudWatch alarms publish to the error
     topic, and only a key policy we own can let the CloudWatch service use the key.
+
+    Props:
+        notification_emails: addresses subscribed to the error topic (failures and alarms).
+
+    Grants:
+        grant_publish(grantee): `sns:Publish` on both topics plus the two key actions a
+            publisher needs (not the `kms:GenerateDataKey*` family `Topic.grant_publish` adds).
     """
 
     def __init__(
@@ -27,12 +34,8 @@ class NotificationTopics(Construct):
         notification_emails: Sequence[str] = (),
     ) -> None:
         super().__init__(scope, construct_id)
-        self.key = kms.Key(
-            self,
-            "TopicKey",
-            description="Encrypts the MusicGen async result topics",
-            enable_key_rotation=True,
-            pending_window=Duration.days(7),
+        self.key = rotating_key(
+            self, "TopicKey", description="Encrypts the MusicGen async result topics"
         )
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
@@ -55,6 +58,23 @@ class NotificationTopics(Construct):
             display_name=display_name,
             master_key=self.key,
             enforce_ssl=True,
+        )
+
+    def grant_publish(self, grantee: iam.IGrantable) -> None:
+        principal = grantee.grant_principal
+        principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="PublishResults",
+                actions=["sns:Publish"],
+                resources=[topic.topic_arn for topic in self.topics],
+            )
+        )
+        principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="EncryptNotifications",
+                actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                resources=[self.key.key_arn],
+            )
         )
 
     @property

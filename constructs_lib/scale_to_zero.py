@@ -8,9 +8,7 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from constructs import Construct
 
-NAMESPACE = "AWS/SageMaker"
-BACKLOG_PER_INSTANCE = "ApproximateBacklogSizePerInstance"
-BACKLOG_WITHOUT_CAPACITY = "HasBacklogWithoutCapacity"
+from constructs_lib.async_endpoint import AsyncEndpoint
 
 
 class ScaleToZero(Construct):
@@ -20,6 +18,9 @@ class ScaleToZero(Construct):
     `HasBacklogWithoutCapacity` alarm drives a +1 step policy: the first queued request starts
     an instance, and target tracking takes over from one. Async endpoints do not publish
     `InvocationsPerInstance`, so it is never used.
+
+    Props: `endpoint` (the AsyncEndpoint), `min_instances`/`max_instances`, the backlog per
+    instance target tracking aims at, and the scale-in / scale-out cooldowns.
     """
 
     def __init__(
@@ -27,8 +28,7 @@ class ScaleToZero(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        endpoint_name: str,
-        variant_name: str,
+        endpoint: AsyncEndpoint,
         min_instances: int,
         max_instances: int,
         backlog_per_instance_target: float,
@@ -40,18 +40,12 @@ class ScaleToZero(Construct):
             self,
             "Target",
             service_namespace=autoscaling.ServiceNamespace.SAGEMAKER,
-            resource_id=f"endpoint/{endpoint_name}/variant/{variant_name}",
+            resource_id=f"endpoint/{endpoint.endpoint_name}/variant/{endpoint.variant_name}",
             scalable_dimension="sagemaker:variant:DesiredInstanceCount",
             min_capacity=min_instances,
             max_capacity=max_instances,
         )
-        self.backlog_metric = cloudwatch.Metric(
-            namespace=NAMESPACE,
-            metric_name=BACKLOG_PER_INSTANCE,
-            dimensions_map={"EndpointName": endpoint_name},
-            statistic="Average",
-            period=Duration.minutes(1),
-        )
+        self.backlog_metric = endpoint.metric("ApproximateBacklogSizePerInstance")
         self.target.scale_to_track_metric(
             "BacklogTracking",
             target_value=backlog_per_instance_target,
@@ -71,13 +65,7 @@ class ScaleToZero(Construct):
             self,
             "BacklogWithoutCapacity",
             alarm_description="Requests are queued and no instance is running: start one",
-            metric=cloudwatch.Metric(
-                namespace=NAMESPACE,
-                metric_name=BACKLOG_WITHOUT_CAPACITY,
-                dimensions_map={"EndpointName": endpoint_name},
-                statistic="Average",
-                period=Duration.minutes(1),
-            ),
+            metric=endpoint.metric("HasBacklogWithoutCapacity"),
             threshold=1,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             evaluation_periods=1,

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 from audio_codec import decode_audio
+from contract import AUDIO_INPUT_FLOOR_SECONDS, DEFAULT_MAX_DURATION_SECONDS, MAX_DURATION_ENV
 from loudness import normalize
 from model_loading import LoadedMusicGen, load_musicgen
 from request_schema import (
@@ -32,8 +33,6 @@ from response_format import parse_accept, render_response
 from windowed_generation import generate_clips
 
 LOGGER = logging.getLogger(__name__)
-MAX_DURATION_ENV = "MUSICGEN_MAX_DURATION"
-DEFAULT_MAX_DURATION_SECONDS = 30.0
 JSON_CONTENT_TYPE = "application/json"
 
 
@@ -102,7 +101,7 @@ def predict_fn(data: GenerationRequest, model: LoadedMusicGen, context: Any = No
     check_model_support(data, is_melody_model=model.is_melody)
     seed = data.seed if data.seed is not None else secrets.randbelow(SEED_LIMIT)
     # Input audio may be as long as a clip, and a melody may always fill the model's 30 s span.
-    max_seconds = max(max_duration_seconds(), DEFAULT_MAX_DURATION_SECONDS)
+    max_seconds = max(max_duration_seconds(), AUDIO_INPUT_FLOOR_SECONDS)
     melody = None
     if data.melody is not None and model.chroma is not None:
         melody = decode_audio(

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from contract import MODEL_ID_ENV
 from transformers import (
     AutoTokenizer,
     MusicgenForConditionalGeneration,
@@ -20,7 +21,6 @@ from transformers import (
 
 LOGGER = logging.getLogger(__name__)
 MELODY_MODEL_TYPE = "musicgen_melody"
-MODEL_ID_ENV = "MUSICGEN_MODEL_ID"
 
 
 @dataclass(frozen=True)

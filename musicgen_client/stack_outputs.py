@@ -8,15 +8,20 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from inference_code.contract import (
+    OUTPUT_ENDPOINT_NAME,
+    OUTPUT_ERROR_TOPIC_ARN,
+    OUTPUT_FAILURE_S3_URI,
+    OUTPUT_INPUT_S3_URI,
+    OUTPUT_MAX_DURATION_SECONDS,
+    OUTPUT_MODEL_COMMIT,
+    OUTPUT_OUTPUT_S3_URI,
+    OUTPUT_SUCCESS_TOPIC_ARN,
+    REQUIRED_OUTPUTS,
+)
+from inference_code.contract import stack_name_for as stack_name_for
 from musicgen_client.errors import ConfigurationError
 from musicgen_client.locations import S3Location
-
-REQUIRED_OUTPUTS = ("EndpointName", "InputS3Uri", "OutputS3Uri", "FailureS3Uri")
-
-
-def stack_name_for(env: str) -> str:
-    """The stack name the CDK app gives an environment."""
-    return f"MusicGen-{env}"
 
 
 @dataclass(frozen=True)
@@ -45,29 +50,28 @@ def settings_from_outputs(outputs: Mapping[str, str], *, stack_name: str) -> End
             f"stack {stack_name}: missing output(s) {', '.join(missing)}; "
             f"is it a MusicGen stack that finished deploying?"
         )
-    max_duration = outputs.get("MaxDurationSeconds")
+    max_duration = outputs.get(OUTPUT_MAX_DURATION_SECONDS)
     try:
         max_duration_seconds = float(max_duration) if max_duration else None
     except ValueError:
         raise ConfigurationError(
-            f"stack {stack_name}: output MaxDurationSeconds must be a number, got {max_duration!r}"
+            f"stack {stack_name}: output {OUTPUT_MAX_DURATION_SECONDS} must be a number, "
+            f"got {max_duration!r}"
         ) from None
     return EndpointSettings(
-        endpoint_name=outputs["EndpointName"],
-        input_prefix=S3Location.parse_prefix(
-            outputs["InputS3Uri"], field=f"{stack_name} InputS3Uri"
-        ),
-        output_prefix=S3Location.parse_prefix(
-            outputs["OutputS3Uri"], field=f"{stack_name} OutputS3Uri"
-        ),
-        failure_prefix=S3Location.parse_prefix(
-            outputs["FailureS3Uri"], field=f"{stack_name} FailureS3Uri"
-        ),
-        success_topic_arn=outputs.get("SuccessTopicArn") or None,
-        error_topic_arn=outputs.get("ErrorTopicArn") or None,
+        endpoint_name=outputs[OUTPUT_ENDPOINT_NAME],
+        input_prefix=_prefix(outputs, OUTPUT_INPUT_S3_URI, stack_name),
+        output_prefix=_prefix(outputs, OUTPUT_OUTPUT_S3_URI, stack_name),
+        failure_prefix=_prefix(outputs, OUTPUT_FAILURE_S3_URI, stack_name),
+        success_topic_arn=outputs.get(OUTPUT_SUCCESS_TOPIC_ARN) or None,
+        error_topic_arn=outputs.get(OUTPUT_ERROR_TOPIC_ARN) or None,
         max_duration_seconds=max_duration_seconds,
-        model_commit=outputs.get("ModelCommit") or None,
+        model_commit=outputs.get(OUTPUT_MODEL_COMMIT) or None,
     )
+
+
+def _prefix(outputs: Mapping[str, str], key: str, stack_name: str) -> S3Location:
+    return S3Location.parse_prefix(outputs[key], field=f"{stack_name} {key}")
 
 
 def read_stack_outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:

@@ -16,6 +16,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from constructs_lib.nag_acknowledgements import acknowledge
+from inference_code.contract import STACK_NAME_PREFIX, stack_name_for
 from stacks.environment_config import (
     ACCOUNT_PATTERN,
     ENVIRONMENT_NAME_PATTERN,
@@ -26,7 +27,6 @@ from stacks.environment_config import (
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 GITHUB_OIDC_AUDIENCE = "sts.amazonaws.com"
 DEFAULT_BOOTSTRAP_QUALIFIER = "hnb659fds"
-APP_STACK_PREFIX = "MusicGen-"
 
 # GitHub's own rules: owner 1-39 alphanumerics or single inner hyphens; repository name
 # 1-100 of [A-Za-z0-9._-], never "." or "..".
@@ -149,7 +149,7 @@ class CiRolesStack(Stack):
             self.diff_role,
             {
                 "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:cloudformation:"
-                f"{_nag_region(region)}:<AWS::AccountId>:stack/{APP_STACK_PREFIX}*/*]": (
+                f"{_nag_region(region)}:<AWS::AccountId>:stack/{STACK_NAME_PREFIX}*/*]": (
                     "Read-only CloudFormation access to this app's stacks: a stack ARN ends in a "
                     "generated id, and the MusicGen- name prefix confines it to the app."
                 )
@@ -168,7 +168,7 @@ class CiRolesStack(Stack):
             role = iam.Role(
                 self,
                 f"DeployRole-{environment}",
-                description=f"cdk deploy of MusicGen-{environment} from {repository}",
+                description=f"cdk deploy of {stack_name_for(environment)} from {repository}",
                 assumed_by=_github_principal(
                     provider_arn, [f"repo:{repository}:environment:{environment}"]
                 ),
@@ -239,7 +239,7 @@ def _bootstrap_role_arn(qualifier: str, kind: str, region: str) -> str:
 
 def _app_stack_arn(region: str) -> str:
     return (
-        f"arn:{Aws.PARTITION}:cloudformation:{region}:{Aws.ACCOUNT_ID}:stack/{APP_STACK_PREFIX}*/*"
+        f"arn:{Aws.PARTITION}:cloudformation:{region}:{Aws.ACCOUNT_ID}:stack/{STACK_NAME_PREFIX}*/*"
     )
 
 
@@ -280,7 +280,7 @@ def ci_roles_stack_from_context(
     regions = dict.fromkeys(c.region or Aws.REGION for c in selected)
     return CiRolesStack(
         app,
-        "MusicGen-ci",
+        stack_name_for("ci"),
         github_repository=repository,
         deploy_environments=[c.name for c in selected],
         create_oidc_provider=_context_flag(app, "ci_create_oidc_provider", default=True),

@@ -11,6 +11,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from constructs_lib.instance_types import INSTANCE_TYPE_PATTERN, instance_family
+from inference_code.contract import (
+    DEFAULT_MAX_DURATION_SECONDS,
+    MODEL_ID_RULE,
+    is_model_id,
+    stack_name_for,
+)
+
 
 class ConfigError(ValueError):
     """A value in the environment table breaks a rule."""
@@ -22,7 +30,6 @@ class ConfigError(ValueError):
         self.field_name = field_name
 
 
-_MODEL_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
 _REVISION = re.compile(r"^[\w./-]{1,128}$")
 ACCOUNT_PATTERN = re.compile(r"^\d{12}$")
 REGION_PATTERN = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
@@ -30,9 +37,6 @@ ENVIRONMENT_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 _S3_PREFIX_URI = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/(\S+/)?$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _VERSION = re.compile(r"^\d+(\.\d+){1,2}$")
-_INSTANCE_TYPE = re.compile(
-    r"^ml\.(?P<family>[a-z0-9-]+)\.(?P<size>(\d+)?xlarge|large|metal-\d+xl)$"
-)
 
 # Families the Hugging Face PyTorch inference image runs on (GPU and CPU builds).
 GPU_FAMILIES = frozenset({"g4dn", "g5", "g6", "g6e", "p3", "p4d", "p4de", "p5", "p5e", "p5en"})
@@ -54,24 +58,9 @@ CPU_FAMILIES = frozenset(
         "r7i",
     }
 )
-# Families with local NVMe instance storage: SageMaker rejects VolumeSizeInGB and an
-# endpoint-config KmsKeyId on them ("d" in the family name marks instance storage).
-_NVME_WITHOUT_D = frozenset({"g5", "g6", "g6e", "p5", "p5e", "p5en"})
 
 MAX_DURATION_LIMIT_SECONDS = 300
 MAX_INSTANCES_LIMIT = 100
-
-
-def instance_family(instance_type: str) -> str:
-    match = _INSTANCE_TYPE.match(instance_type)
-    if not match:
-        raise ValueError(f"not an ml.<family>.<size> instance type: {instance_type}")
-    return match["family"]
-
-
-def has_local_nvme(instance_type: str) -> bool:
-    family = instance_family(instance_type)
-    return family in _NVME_WITHOUT_D or bool(re.search(r"\d[a-z]*d[a-z]*$", family))
 
 
 def is_gpu(instance_type: str) -> bool:
@@ -102,7 +91,7 @@ class EnvironmentConfig:
     scale_in_cooldown: int = 600
     scale_out_cooldown: int = 60
     backlog_per_instance_target: float = 2.0
-    max_duration_seconds: float = 30.0
+    max_duration_seconds: float = DEFAULT_MAX_DURATION_SECONDS
     output_retention_days: int = 7
     notification_emails: tuple[str, ...] = ()
     oldest_request_alarm_seconds: int = 1800
@@ -111,7 +100,7 @@ class EnvironmentConfig:
 
     @property
     def stack_name(self) -> str:
-        return f"MusicGen-{self.name}"
+        return stack_name_for(self.name)
 
     @property
     def is_commit_pinned(self) -> bool:
@@ -140,6 +129,12 @@ def _string(pattern: re.Pattern[str], rule: str) -> Check:
     return check
 
 
+def _model_id(value: Any) -> str:
+    if not is_model_id(value):
+        raise _Rule(MODEL_ID_RULE)
+    return str(value)
+
+
 def _integer(low: int, high: int) -> Check:
     def check(value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
@@ -165,7 +160,7 @@ def _boolean(value: Any) -> bool:
 
 
 def _instance_type(value: Any) -> str:
-    if not isinstance(value, str) or not _INSTANCE_TYPE.match(value):
+    if not isinstance(value, str) or not INSTANCE_TYPE_PATTERN.match(value):
         raise _Rule("must look like ml.<family>.<size>, e.g. ml.g5.xlarge")
     family = instance_family(value)
     if family not in GPU_FAMILIES | CPU_FAMILIES:
@@ -194,7 +189,7 @@ def _container_versions(value: Any) -> ContainerVersions:
 _FIELDS: dict[str, Check] = {
     "account": _string(ACCOUNT_PATTERN, "must be a 12-digit AWS account id"),
     "region": _string(REGION_PATTERN, "must be an AWS region name such as us-east-1"),
-    "model_id": _string(_MODEL_ID, "must be a Hugging Face model id 'owner/name'"),
+    "model_id": _model_id,
     "model_revision": _string(_REVISION, "must be a branch, tag or 40-hex commit"),
     "model_s3_uri": _string(_S3_PREFIX_URI, "must be an s3://bucket/prefix/ URI ending in '/'"),
     "hub_token_secret_name": _string(

@@ -9,15 +9,14 @@ continue in `is_complete` polls.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
+from typing import Any
 
 from aws_cdk import (
     Aws,
     CustomResource,
     Duration,
     RemovalPolicy,
-    Stack,
     Token,
 )
 from aws_cdk import aws_iam as iam
@@ -28,22 +27,25 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
-from constructs import Construct
+from constructs import Construct, IConstruct
 
-from constructs_lib.nag_acknowledgements import acknowledge
+from constructs_lib.nag_acknowledgements import acknowledge, arn_in_finding
+from inference_code.contract import (
+    MODEL_ID_RULE,
+    PACKAGE_RESOURCE_TYPE,
+    SNAPSHOT_RESOURCE_TYPE,
+    is_model_id,
+)
 
 from .runtime.staging.s3_location import S3Location
 
 RUNTIME_DIRECTORY = Path(__file__).parent / "runtime"
 MODELS_PREFIX = "models/"
 PACKAGES_PREFIX = "packages/"
-SNAPSHOT_RESOURCE_TYPE = "Custom::ModelSnapshot"
-PACKAGE_RESOURCE_TYPE = "Custom::ModelPackage"
 HANDLER_RUNTIME = lambda_.Runtime.PYTHON_3_14
 # Parts of 64 MiB are held in memory while uploaded; memory also buys network and CPU (sha256).
 STAGING_MEMORY_MB = 2048
 BYTECODE_EXCLUDES = ["__pycache__", "*.pyc", ".pytest_cache"]
-_MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 class ModelStaging(Construct):
@@ -97,6 +99,20 @@ class ModelStaging(Construct):
         handlers = _StagingHandlers(self, "Handlers", role=role)
         provider = _provider(self, handlers)
 
+        def staged(
+            construct_id: str, resource_type: str, properties: dict[str, str]
+        ) -> CustomResource:
+            resource = CustomResource(
+                self,
+                construct_id,
+                service_token=provider.service_token,
+                resource_type=resource_type,
+                properties=properties,
+            )
+            # The handlers need their permissions before CloudFormation invokes them.
+            resource.node.add_dependency(role)
+            return resource
+
         package_properties = {
             "Bucket": model_bucket.bucket_name,
             "KeyPrefix": PACKAGES_PREFIX,
@@ -117,23 +133,9 @@ class ModelStaging(Construct):
             }
             if hub_token_secret_name:
                 snapshot_properties["HubTokenSecretName"] = hub_token_secret_name
-            snapshot = CustomResource(
-                self,
-                "Snapshot",
-                service_token=provider.service_token,
-                resource_type=SNAPSHOT_RESOURCE_TYPE,
-                properties=snapshot_properties,
-            )
-            snapshot.node.add_dependency(role)
+            snapshot = staged("Snapshot", SNAPSHOT_RESOURCE_TYPE, snapshot_properties)
             package_properties["SnapshotUri"] = snapshot.get_att_string("SnapshotUri")
-        package = CustomResource(
-            self,
-            "Package",
-            service_token=provider.service_token,
-            resource_type=PACKAGE_RESOURCE_TYPE,
-            properties=package_properties,
-        )
-        package.node.add_dependency(role)
+        package = staged("Package", PACKAGE_RESOURCE_TYPE, package_properties)
 
         self.commit: str = package.get_att_string("Commit")
         self.model_data_url: str = package.get_att_string("ModelDataUrl")
@@ -174,7 +176,7 @@ def _grant_model_bucket(role: iam.Role, bucket: s3.IBucket) -> None:
         acknowledge(
             role,
             {
-                f"AwsSolutions-IAM5[Resource::{_arn_finding(bucket)}/{prefix}*]": (
+                f"AwsSolutions-IAM5[Resource::{arn_in_finding(bucket)}/{prefix}*]": (
                     f"Staging writes the model's files (names from the Hub repository) under "
                     f"{prefix} of the model bucket, and nothing else in it."
                 )
@@ -216,10 +218,8 @@ def _validate(
     hub_token_secret_name: str | None,
     model_s3_uri: str | None,
 ) -> None:
-    if not Token.is_unresolved(model_id) and not (
-        _MODEL_ID.match(model_id) and ".." not in model_id
-    ):
-        raise ValueError(f"model_id: must be owner/name on the Hub (got {model_id!r})")
+    if not Token.is_unresolved(model_id) and not is_model_id(model_id):
+        raise ValueError(f"model_id: {MODEL_ID_RULE} (got {model_id!r})")
     if not model_revision or model_revision != model_revision.strip():
         raise ValueError(
             "model_revision: must be a branch, tag or commit without surrounding spaces "
@@ -246,7 +246,7 @@ class _StagingHandlers(Construct):
         )
         log_group.grant_write(role)
         code = lambda_.Code.from_asset(str(RUNTIME_DIRECTORY), exclude=BYTECODE_EXCLUDES)
-        common = {
+        common: dict[str, Any] = {
             "runtime": HANDLER_RUNTIME,
             "code": code,
             "role": role,
@@ -308,23 +308,18 @@ def _provider(scope: Construct, handlers: _StagingHandlers) -> cr.Provider:
     return provider
 
 
-def _arn_finding(resource: Construct) -> str:
-    logical_id = Stack.of(resource).get_logical_id(resource.node.default_child)  # type: ignore[arg-type]
-    return f"<{logical_id}.Arn>"
-
-
 def _acknowledge_provider_findings(
     scope: Construct, provider: cr.Provider, handlers: _StagingHandlers
 ) -> None:
     """Findings on the policies and state machine that the Provider framework generates."""
-    invoked = [handlers.on_event, handlers.is_complete]
+    invoked: list[IConstruct] = [handlers.on_event, handlers.is_complete]
     invoked += [
         child
         for name in ("framework-isComplete", "framework-onTimeout")
         if (child := provider.node.try_find_child(name)) is not None
     ]
     findings = {
-        f"AwsSolutions-IAM5[Resource::{_arn_finding(function)}:*]": (
+        f"AwsSolutions-IAM5[Resource::{arn_in_finding(function)}:*]": (
             "The Provider framework may invoke any version of its own functions (CDK's generated "
             "policy); the function ARN itself is specific."
         )

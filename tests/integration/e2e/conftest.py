@@ -20,6 +20,7 @@ import boto3
 import pytest
 
 from constructs_lib.container_environment import model_server_environment
+from inference_code import contract
 from tests.support.async_sagemaker_emulator import (
     AsyncSageMakerEmulator,
     EmulatedEndpoint,
@@ -31,7 +32,7 @@ from tests.support.tiny_musicgen import build_tiny_musicgen
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 ENV_NAME = "e2e"
-STACK_NAME = f"MusicGen-{ENV_NAME}"
+STACK_NAME = contract.stack_name_for(ENV_NAME)
 ENDPOINT_NAME = "musicgen-e2e"
 MAX_DURATION_SECONDS = 4.0
 # Two workers, so requests really overlap and a mix-up between them could show.
@@ -82,14 +83,14 @@ def _stack_template(bucket: str) -> dict:
             "ErrorTopic": {"Type": "AWS::SNS::Topic"},
         },
         "Outputs": {
-            "EndpointName": {"Value": ENDPOINT_NAME},
-            "InputS3Uri": {"Value": f"{prefix}/async-input/"},
-            "OutputS3Uri": {"Value": f"{prefix}/async-output/"},
-            "FailureS3Uri": {"Value": f"{prefix}/async-failure/"},
-            "SuccessTopicArn": {"Value": {"Ref": "SuccessTopic"}},
-            "ErrorTopicArn": {"Value": {"Ref": "ErrorTopic"}},
-            "ModelCommit": {"Value": "0" * 40},
-            "MaxDurationSeconds": {"Value": f"{MAX_DURATION_SECONDS:g}"},
+            contract.OUTPUT_ENDPOINT_NAME: {"Value": ENDPOINT_NAME},
+            contract.OUTPUT_INPUT_S3_URI: {"Value": f"{prefix}/{contract.ASYNC_INPUT_PREFIX}"},
+            contract.OUTPUT_OUTPUT_S3_URI: {"Value": f"{prefix}/{contract.ASYNC_OUTPUT_PREFIX}"},
+            contract.OUTPUT_FAILURE_S3_URI: {"Value": f"{prefix}/{contract.ASYNC_FAILURE_PREFIX}"},
+            contract.OUTPUT_SUCCESS_TOPIC_ARN: {"Value": {"Ref": "SuccessTopic"}},
+            contract.OUTPUT_ERROR_TOPIC_ARN: {"Value": {"Ref": "ErrorTopic"}},
+            contract.OUTPUT_MODEL_COMMIT: {"Value": "0" * 40},
+            contract.OUTPUT_MAX_DURATION_SECONDS: {"Value": f"{MAX_DURATION_SECONDS:g}"},
         },
     }
 
@@ -111,10 +112,10 @@ def local_stack(s3_endpoint_url: str, model_server_url: str) -> Iterator[LocalSt
     outputs = {output["OutputKey"]: output["OutputValue"] for output in described["Outputs"]}
     endpoint = EmulatedEndpoint(
         name=ENDPOINT_NAME,
-        output_s3_uri=outputs["OutputS3Uri"],
-        failure_s3_uri=outputs["FailureS3Uri"],
-        success_topic_arn=outputs["SuccessTopicArn"],
-        error_topic_arn=outputs["ErrorTopicArn"],
+        output_s3_uri=outputs[contract.OUTPUT_OUTPUT_S3_URI],
+        failure_s3_uri=outputs[contract.OUTPUT_FAILURE_S3_URI],
+        success_topic_arn=outputs[contract.OUTPUT_SUCCESS_TOPIC_ARN],
+        error_topic_arn=outputs[contract.OUTPUT_ERROR_TOPIC_ARN],
         max_concurrent_invocations=MAX_CONCURRENT_INVOCATIONS,
     )
     with running_async_sagemaker(
@@ -156,10 +157,10 @@ def cold_endpoint(
     outputs = local_stack.outputs
     endpoint = EmulatedEndpoint(
         name=ENDPOINT_NAME,
-        output_s3_uri=outputs["OutputS3Uri"],
-        failure_s3_uri=outputs["FailureS3Uri"],
-        success_topic_arn=outputs["SuccessTopicArn"],
-        error_topic_arn=outputs["ErrorTopicArn"],
+        output_s3_uri=outputs[contract.OUTPUT_OUTPUT_S3_URI],
+        failure_s3_uri=outputs[contract.OUTPUT_FAILURE_S3_URI],
+        success_topic_arn=outputs[contract.OUTPUT_SUCCESS_TOPIC_ARN],
+        error_topic_arn=outputs[contract.OUTPUT_ERROR_TOPIC_ARN],
         cold_start_seconds=3.0,
         request_ttl_scale=1 / 60,
     )

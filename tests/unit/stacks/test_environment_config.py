@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from constructs_lib.instance_types import has_local_nvme
 from stacks.environment_config import (
     ConfigError,
     EnvironmentConfig,
-    has_local_nvme,
     load_environment,
     load_environments,
     select_environments,

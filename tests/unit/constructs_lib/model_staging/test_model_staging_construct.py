@@ -212,7 +212,7 @@ def test_user_staged_weights_skip_the_snapshot(code_directory: Path) -> None:
     [
         (
             {"model_id": "musicgen-small"},
-            r"model_id: must be owner/name on the Hub \(got 'musicgen-small'\)",
+            r"model_id: must be a Hugging Face model id 'owner/name' \(got 'musicgen-small'\)",
         ),
         ({"model_revision": ""}, r"model_revision: must be a branch, tag or commit"),
         ({"model_revision": "main "}, r"model_revision: .* \(got 'main '\)"),
