@@ -257,9 +257,14 @@ def _security_section(results: Iterable[EnvironmentResult], budget: _Budget) -> 
     for result in flagged:
         lines += [f"**`{result.environment}`**", ""]
         for change in result.security_changes:
+            details: dict[str, list[str]] = {}
+            for category, detail in security_reasons(change):
+                details.setdefault(category, [])
+                if detail != change.resource_type:
+                    details[category].append(detail)
             what = ", ".join(
-                f"{category} ({detail})" if detail != change.resource_type else category
-                for category, detail in security_reasons(change)
+                f"{category} ({', '.join(found)})" if found else category
+                for category, found in details.items()
             )
             lines.append(f"- `[{change.change}]` `{change.resource_type}` {change.name}: {what}")
         if result.diff.security_tables:

@@ -105,6 +105,10 @@ def test_the_first_screen_says_what_fails_what_is_destroyed_and_what_touches_sec
     )
     assert "│ + │ ${AsyncIO/Bucket.Arn} │ Allow  │ s3:GetBucketLocation" in security_part
     assert "ScalingPolicy" not in security_part and "**`qa`**" not in security_part
+    assert (
+        "`AWS::S3::BucketPolicy` AccessLogs/Policy: resource policy (Bucket, PolicyDocument)"
+        in (security_part)
+    )
 
     full_part = comment[full:]
     assert full_part.count("<details>") == full_part.count("</details>") == 5
