@@ -56,9 +56,10 @@ BASE_REF ?= origin/main
 diff-base: $(VENV)/.synth-deps node_modules/.package-lock.json
 	$(BIN)/python .github/scripts/diff_against_base.py $(ENV) --base-ref $(BASE_REF)
 
-# Regenerate tests/unit/delivery/fixtures/app_diffs/ from this app with the real CDK CLI.
+# Regenerate tests/unit/delivery/fixtures/app_diffs/ from this app with the real CDK CLI
+# (FIXTURES="a b": only those).
 diff-fixtures: $(VENV)/.synth-deps node_modules/.package-lock.json
-	$(BIN)/python tests/unit/delivery/regenerate_diff_fixtures.py
+	$(BIN)/python tests/unit/delivery/regenerate_diff_fixtures.py $(FIXTURES)
 
 bench: $(VENV)/.dev-deps
 	$(BIN)/python -m bench.generation_benchmark $(BENCH_ARGS)

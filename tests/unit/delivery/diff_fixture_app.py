@@ -124,12 +124,14 @@ def security_categories(app: App) -> None:
 
 
 def bucket_replacement(app: App) -> None:
-    """The model bucket gets a fixed name (replaced); the access-log bucket moves (orphaned)."""
+    """The model bucket gets a fixed name (replaced); the access-log bucket and the topics' KMS
+    key move to new logical ids (both retained, so orphaned)."""
     stack = _only_stack(app)
     _cfn(stack, "ModelArtifacts/Bucket", s3.Bucket).add_property_override(
         "BucketName", f"musicgen-{stack.stack_name.lower()}-models"
     )
     _cfn(stack, "AccessLogs", s3.Bucket).override_logical_id("ServerAccessLogs")
+    _cfn(stack, "Notifications/TopicKey", kms.Key).override_logical_id("NotificationsKey")
 
 
 def tags_description(app: App) -> None:

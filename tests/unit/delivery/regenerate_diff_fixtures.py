@@ -5,11 +5,12 @@ where the base is this checkout's synthesis (or an empty template, for a new env
 the head is the same app with one pull-request-like change (diff_fixture_app.py), exactly as
 the pull-request workflow compares a branch without an AWS role (diff_against_base.py, whose
 functions this uses). Needs the synth dependencies (.venv, node_modules); no AWS credentials.
-Writes fixtures/app_diffs/*.txt and its README.md.
+Writes fixtures/app_diffs/*.txt (all, or the ones named on the command line) and its README.md.
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import subprocess
 import sys
@@ -64,8 +65,8 @@ FIXTURES = (
         "dev",
         "bucket_replacement",
         "app",
-        "the model bucket gets a fixed name (replaced), the access-log bucket a new logical id "
-        "(orphaned: it is retained)",
+        "the model bucket gets a fixed name (replaced); the access-log bucket and the topics' "
+        "KMS key get new logical ids (orphaned: both are retained)",
     ),
     Fixture(
         "tags_description",
@@ -112,10 +113,10 @@ def _commit() -> str:
     return described.stdout.strip() or "unknown"
 
 
-def regenerate(work: Path) -> list[Path]:
+def regenerate(work: Path, fixtures: tuple[Fixture, ...] = FIXTURES) -> list[Path]:
     tool = _load("diff_against_base")
-    bases = {(f.environment, f.base) for f in FIXTURES if f.base != "empty"}
-    heads = {(f.environment, f.head) for f in FIXTURES}
+    bases = {(f.environment, f.base) for f in fixtures if f.base != "empty"}
+    heads = {(f.environment, f.head) for f in fixtures}
 
     def synth_base(key: tuple[str, str]) -> Path:
         environment, kind = key
@@ -144,7 +145,7 @@ def regenerate(work: Path) -> list[Path]:
 
     OUTPUT.mkdir(parents=True, exist_ok=True)
     written = []
-    for fixture in FIXTURES:
+    for fixture in fixtures:
         base = (
             tool.empty_template(work)
             if fixture.base == "empty"
@@ -173,8 +174,8 @@ def _write_index() -> None:
     )
     (OUTPUT / "README.md").write_text(
         "# `cdk diff` of this app, for the pull-request comment tests\n\n"
-        "Written by `make diff-fixtures` (tests/unit/delivery/regenerate_diff_fixtures.py) "
-        f"at `{_commit()}`: the pinned CDK CLI's `cdk diff --template`, base = this app's "
+        "Written by `make diff-fixtures` (tests/unit/delivery/regenerate_diff_fixtures.py), "
+        f"last at `{_commit()}`: the pinned CDK CLI's `cdk diff --template`, base = this app's "
         "synthesis, head = the app with one change (tests/unit/delivery/diff_fixture_app.py). "
         "Regenerate them after changing the stack; do not edit them by hand.\n\n"
         "| file | stack | change |\n|---|---|---|\n" + rows + "\n",
@@ -182,9 +183,20 @@ def _write_index() -> None:
     )
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "names",
+        nargs="*",
+        help=f"only these fixtures (default: all of {[f.name for f in FIXTURES]})",
+    )
+    args = parser.parse_args(argv)
+    unknown = set(args.names) - {f.name for f in FIXTURES}
+    if unknown:
+        parser.error(f"unknown fixtures {sorted(unknown)}; known: {[f.name for f in FIXTURES]}")
+    selected = tuple(f for f in FIXTURES if not args.names or f.name in args.names)
     with tempfile.TemporaryDirectory(prefix="diff-fixtures-") as work:
-        for path in regenerate(Path(work)):
+        for path in regenerate(Path(work), selected):
             print(path.relative_to(REPO_ROOT))
     return 0
 

@@ -65,12 +65,17 @@ def test_each_security_category_is_recognised_by_what_changed(
     }
 
 
-def test_a_moved_bucket_flags_the_policies_that_follow_it(
+def test_moved_buckets_and_keys_flag_what_follows_them(
     parser: ModuleType, classifier: ModuleType
 ) -> None:
     assert _flagged(parser, classifier, "bucket_replacement") == {
         "AccessLogs/Policy": (("resource policy", "Bucket"), ("resource policy", "PolicyDocument")),
         "ModelArtifacts/Bucket/Policy": (("resource policy", "Bucket"),),
+        # The old key goes and a new one comes: the topics and the endpoint policy follow it.
+        "Notifications/TopicKey": (("key policy", "AWS::KMS::Key"),),
+        "Notifications/SuccessTopic": (("encryption", "KmsMasterKeyId"),),
+        "Notifications/ErrorTopic": (("encryption", "KmsMasterKeyId"),),
+        "EndpointExecutionPolicy": (("IAM policy", "PolicyDocument"),),
     }
 
 
@@ -120,15 +125,19 @@ def test_a_new_instance_type_replaces_the_endpoint_but_nothing_stateful(
     assert "clients must re-read the EndpointName output" in classifier.meaning(endpoint)
 
 
-def test_replaced_and_orphaned_buckets_block_the_merge(
+def test_replaced_and_orphaned_buckets_and_keys_block_the_merge(
     parser: ModuleType, classifier: ModuleType
 ) -> None:
     changes = _changes(parser, "bucket_replacement")
     blocking = {
         c.name: (c.impact, classifier.meaning(c)) for c in changes if classifier.blocks_merge(c)
     }
-    assert set(blocking) == {"AccessLogs", "ModelArtifacts/Bucket"}
+    assert set(blocking) == {"AccessLogs", "ModelArtifacts/Bucket", "Notifications/TopicKey"}
     assert blocking["AccessLogs"][0] == "orphan"
+    assert blocking["Notifications/TopicKey"] == (
+        "orphan",
+        "the key is kept outside the stack; nothing uses it any more",
+    )
     assert blocking["AccessLogs"][1].startswith("a retained bucket is orphaned, not deleted")
     assert blocking["ModelArtifacts/Bucket"][0] == "replace"
     assert (

@@ -72,7 +72,7 @@ def test_the_first_screen_says_what_fails_what_is_destroyed_and_what_touches_sec
     rows = {line.split("|")[1].strip(): line for line in lines if line.startswith("| `")}
     assert list(rows) == ["`dev`", "`prod`", "`qa`", "`staging`", "`gone`"]
     assert rows["`dev`"].startswith(
-        f"| `dev` | base branch `{BASE[:12]}` (no AWS) | 📝 changes | **4** (2 stateful) |"
+        f"| `dev` | base branch `{BASE[:12]}` (no AWS) | 📝 changes | **5** (3 stateful) |"
     )
     assert (
         "| `prod` | deployed stack (AWS, us-east-1) | 📝 changes | 0 | +0 ~1 -0 |"
@@ -92,6 +92,9 @@ def test_the_first_screen_says_what_fails_what_is_destroyed_and_what_touches_sec
     )
     assert "⛔ **replace** `AWS::S3::Bucket` ModelArtifacts/Bucket: a new, empty model bucket" in (
         dev_part
+    )
+    assert (
+        "⛔ **orphan** `AWS::KMS::Key` Notifications/TopicKey: the key is kept outside" in dev_part
     )
     qa_part = destroyed_part[destroyed_part.index("**`qa`**") :]
     assert "**destroy** `AWS::SageMaker::Endpoint` Endpoint/EndpointMlG5Xlarge: the endpoint" in (
@@ -175,11 +178,11 @@ def test_long_diffs_are_cut_to_fit_and_say_so(formatter: ModuleType, tmp_path: P
     comment = formatter.render(results, budget=formatter.DEFAULT_BUDGET)
     assert len(huge) * 3 > formatter.COMMENT_LIMIT
     assert len(comment) <= formatter.DEFAULT_BUDGET
-    assert comment.count("more lines cut to fit the comment") == 3
-    assert "cut to fit: dev, staging, prod" in comment
+    assert comment.count("more lines cut to fit the comment") == 6
+    assert "cut to fit: dev tables, staging tables, prod tables, dev, staging, prod" in comment
     # The verdict, the summary and the destructive list survive the cut.
     assert "⛔ **This check fails" in comment
-    assert "| 📝 changes | **4** (2 stateful) | +6001 ~4 -1 |" in comment
+    assert "| 📝 changes | **5** (3 stateful) | +6002 ~7 -2 |" in comment
     assert comment.index("### 💥 Destroyed") < comment.index("### Full diffs")
 
 
