@@ -10,7 +10,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 CDK := npx --no-install cdk
 
-.PHONY: synth test lint deploy diff bench e2e mutation clean
+.PHONY: synth test lint deploy diff diff-base diff-fixtures bench e2e mutation clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,17 @@ deploy: $(VENV)/.synth-deps node_modules/.package-lock.json
 DIFF_METHOD ?= auto
 diff: $(VENV)/.synth-deps node_modules/.package-lock.json
 	$(CDK) diff MusicGen-$(ENV) -c env=$(ENV) --method $(DIFF_METHOD)
+
+# The pull-request diff without AWS (diff.yml when no role is configured): synthesize BASE_REF
+# and this checkout, then `cdk diff --template` the two; reads no credentials.
+BASE_REF ?= origin/main
+diff-base: $(VENV)/.synth-deps node_modules/.package-lock.json
+	$(BIN)/python .github/scripts/diff_against_base.py $(ENV) --base-ref $(BASE_REF)
+
+# Regenerate tests/unit/delivery/fixtures/app_diffs/ from this app with the real CDK CLI
+# (FIXTURES="a b": only those).
+diff-fixtures: $(VENV)/.synth-deps node_modules/.package-lock.json
+	$(BIN)/python tests/unit/delivery/regenerate_diff_fixtures.py $(FIXTURES)
 
 bench: $(VENV)/.dev-deps
 	$(BIN)/python -m bench.generation_benchmark $(BENCH_ARGS)

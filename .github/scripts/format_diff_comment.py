@@ -1,17 +1,23 @@
-"""Turn each environment's `cdk diff` output into one pull-request comment (Markdown).
+"""Turn each environment's `cdk diff` output into one pull-request comment (Markdown), and
+decide whether the pull request may pass.
 
 Usage: format_diff_comment.py RESULTS_DIR --environments '["dev","prod"]' [--run-url URL]
-       [--commit SHA] > comment.md
+       [--commit SHA] [--allow-destructive] [--github-output FILE] > comment.md
 
 RESULTS_DIR holds one folder per environment, written by the diff job:
-  status      first line `ok`, `skipped` or `failed`; the lines after it say why
-  output.txt  what `make diff` printed (absent when skipped)
+  status         first line `ok` or `failed`; the lines after it say why
+  compared-with  first line `deployed` (then the region) or `base-branch` (then the base
+                 commit and why there was no AWS role)
+  output.txt     what `make diff` / `make diff-base` printed
 
-The comment opens with a hidden marker (its first line) so the workflow finds and updates the
-same comment on every push. Security-relevant changes (IAM, bucket and other resource
-policies, encryption, KMS, network access, secrets) come first; then each environment's full
-diff, collapsed in its own <details>. GitHub rejects comments over 65,536 characters, so long
-diffs are cut to fit, saying so and pointing at the run. Standard library only.
+What a reviewer must not miss comes first: whether the check fails, what each environment
+was compared with, then every resource that is destroyed, orphaned or replaced (with what that
+means for this stack), then the security-relevant changes, then each environment's full diff
+collapsed in its own <details>. A bucket or KMS key destroyed or replaced fails the check
+(`blocked=true` in --github-output) unless --allow-destructive (the PR label) is given. The
+first line is a hidden marker by which the workflow finds and updates the same comment.
+GitHub rejects comments over 65,536 characters, so long diffs are cut to fit, saying so.
+Standard library only.
 """
 
 from __future__ import annotations
@@ -21,88 +27,38 @@ import json
 import re
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from cdk_diff_parser import ResourceChange, StackDiff, clean, parse
+from diff_against_base import NEW_ENVIRONMENT_PREFIX
+from diff_classifier import blocks_merge, meaning, security_categories, security_reasons
+
 MARKER = "<!-- musicgen-cdk-diff -->"
+ALLOW_LABEL = "allow-destructive"
 COMMENT_LIMIT = 65_536
 # Head-room under GitHub's limit for the multi-byte characters of the diff's tree drawing.
 DEFAULT_BUDGET = 60_000
-STATUSES = ("ok", "skipped", "failed")
+STATUSES = ("ok", "failed")
+COMPARISONS = ("deployed", "base-branch")
 # Below this a cut diff block says too little to be worth showing at all.
 MIN_BLOCK = 500
 
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-# jsii (the bridge the Python CDK runs on) prints a banner of byte-string lines about the Node
-# version to the same stream, sometimes in the middle of a diff line.
-_JSII_BANNER = re.compile(r"b'!![^\n]*?\\n'\n?")
-_RESOURCE = re.compile(r"^\[(?P<change>[+~-])\] (?P<type>(?:AWS|Custom|Alexa)::\S+) (?P<rest>.*)$")
-_PROPERTY = re.compile(r"^ [├└]─ \[(?P<change>[+~-])\] (?P<name>[A-Za-z0-9_.]+)")
-_SECURITY_TABLE_TITLES = ("IAM Statement Changes", "IAM Policy Changes", "Security Group Changes")
-_SECURITY_TABLE_END = "(NOTE: There may be security-related changes"
-_NO_DIFFERENCES = ("There were no differences", "Number of stacks with differences: 0")
-
-# What makes a change security-relevant, and the words the comment uses for it.
-_SECURITY_TYPES: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"^AWS::IAM::"), "IAM"),
-    (re.compile(r"^AWS::S3::BucketPolicy$"), "bucket policy"),
-    (re.compile(r"^AWS::KMS::"), "KMS"),
-    (
-        re.compile(r"^AWS::(SNS::TopicPolicy|SQS::QueuePolicy|Lambda::Permission)$"),
-        "resource policy",
-    ),
-    (
-        re.compile(r"^AWS::EC2::(SecurityGroup|SecurityGroupIngress|SecurityGroupEgress)$"),
-        "network",
-    ),
-    (re.compile(r"^AWS::SecretsManager::"), "secret"),
-)
-_SECURITY_PROPERTIES: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"Encrypt|SSE|KmsKey|KmsMasterKey|KMSMasterKey", re.IGNORECASE), "encryption"),
-    (re.compile(r"PublicAccessBlock|AccessControl|CorsConfiguration"), "public access"),
-    (re.compile(r"Polic(y|ies)|ManagedPolicyArns|PermissionsBoundary"), "IAM"),
-    (re.compile(r"Role(Arn)?$|ExecutionRole"), "IAM"),
-    (re.compile(r"SecurityGroup|VpcConfig|Subnet"), "network"),
-)
-_NOISE_PROPERTIES = frozenset({"Metadata"})
-
 
 @dataclass(frozen=True)
-class ResourceChange:
-    change: str
-    resource_type: str
-    name: str
-    properties: tuple[str, ...] = ()
+class Comparison:
+    """What the diff compared the pull request with."""
 
-    @property
-    def meaningful_properties(self) -> tuple[str, ...]:
-        return tuple(p for p in self.properties if p not in _NOISE_PROPERTIES)
+    kind: str = ""
+    detail: str = ""
+    reason: str = ""
 
-    @property
-    def is_noise(self) -> bool:
-        """A modification that only touches construct metadata changes nothing in AWS."""
-        return self.change == "~" and not self.meaningful_properties
-
-    @property
-    def security_properties(self) -> tuple[str, ...]:
-        """The changed properties that matter for security (all of them on an IAM resource)."""
-        flagged = tuple(
-            p
-            for p in self.meaningful_properties
-            if any(pattern.search(p) for pattern, _ in _SECURITY_PROPERTIES)
-        )
-        return flagged or self.meaningful_properties
-
-    @property
-    def security_reasons(self) -> tuple[str, ...]:
-        if self.is_noise:
-            return ()
-        reasons = [
-            label for pattern, label in _SECURITY_TYPES if pattern.search(self.resource_type)
-        ]
-        for prop in self.meaningful_properties:
-            reasons += [label for pattern, label in _SECURITY_PROPERTIES if pattern.search(prop)]
-        return tuple(dict.fromkeys(reasons))
+    def cell(self) -> str:
+        if self.kind == "deployed":
+            return "deployed stack (AWS" + (f", {self.detail})" if self.detail else ")")
+        if self.kind == "base-branch":
+            return f"base branch `{self.detail[:12]}` (no AWS)" if self.detail else "base branch"
+        return "—"
 
 
 @dataclass(frozen=True)
@@ -111,29 +67,32 @@ class EnvironmentResult:
     status: str
     reason: str = ""
     output: str = ""
-    resources: tuple[ResourceChange, ...] = ()
-    security_tables: str = ""
-    no_differences: bool = False
+    diff: StackDiff = field(default_factory=StackDiff)
+    comparison: Comparison = field(default_factory=Comparison)
 
     @property
-    def unchanged(self) -> bool:
-        """Nothing would change in AWS: only construct metadata differs, or nothing at all."""
-        return self.no_differences or (not self.changes and not self.security_tables)
+    def ok(self) -> bool:
+        return self.status == "ok"
 
     @property
-    def changes(self) -> tuple[ResourceChange, ...]:
-        return tuple(r for r in self.resources if not r.is_noise)
+    def new_environment(self) -> bool:
+        return self.ok and NEW_ENVIRONMENT_PREFIX in self.output
+
+    @property
+    def destructive(self) -> tuple[ResourceChange, ...]:
+        return self.diff.destructive if self.ok else ()
+
+    @property
+    def blocking(self) -> tuple[ResourceChange, ...]:
+        return tuple(c for c in self.destructive if blocks_merge(c))
 
     @property
     def security_changes(self) -> tuple[ResourceChange, ...]:
-        return tuple(r for r in self.changes if r.security_reasons)
+        return tuple(c for c in self.diff.changes if security_reasons(c)) if self.ok else ()
 
     @property
     def has_security_changes(self) -> bool:
-        return bool(self.security_changes or self.security_tables)
-
-    def count(self, change: str) -> int:
-        return sum(1 for r in self.changes if r.change == change)
+        return bool(self.security_changes or (self.ok and self.diff.security_tables))
 
 
 @dataclass
@@ -145,70 +104,39 @@ class _Budget:
     truncated: list[str] = field(default_factory=list)
 
 
-def clean(text: str) -> str:
-    """Drop colour codes, jsii banners and carriage returns."""
-    text = _JSII_BANNER.sub("", text.replace("\r\n", "\n"))
-    return _ANSI.sub("", text).replace("\r", "")
-
-
-def parse_resources(text: str) -> tuple[ResourceChange, ...]:
-    """The `[+]`/`[~]`/`[-]` resource lines and the top-level properties each one changes."""
-    changes: list[ResourceChange] = []
-    open_change: ResourceChange | None = None
-    for line in text.splitlines():
-        resource = _RESOURCE.match(line)
-        prop = _PROPERTY.match(line)
-        if resource:
-            if open_change:
-                changes.append(open_change)
-            words = resource["rest"].split()
-            open_change = ResourceChange(
-                resource["change"], resource["type"], words[0] if words else ""
-            )
-        elif prop and open_change:
-            open_change = replace(open_change, properties=(*open_change.properties, prop["name"]))
-        elif open_change and line and not line.startswith((" ", "│")):
-            changes.append(open_change)
-            open_change = None
-    if open_change:
-        changes.append(open_change)
-    return tuple(changes)
-
-
-def security_tables(text: str) -> str:
-    """The IAM / security-group tables cdk diff prints before the resource list."""
-    lines = text.splitlines()
-    start = next(
-        (i for i, line in enumerate(lines) if line.strip() in _SECURITY_TABLE_TITLES), None
-    )
-    if start is None:
-        return ""
-    end = next(
-        (i for i in range(start, len(lines)) if lines[i].startswith(_SECURITY_TABLE_END)),
-        len(lines),
-    )
-    return "\n".join(lines[start:end]).strip("\n")
+def _read_comparison(folder: Path) -> Comparison:
+    path = folder / "compared-with"
+    if not path.is_file():
+        return Comparison()
+    kind, detail, reason = ([*path.read_text(encoding="utf-8").splitlines(), "", ""])[:3]
+    kind = kind.strip()
+    return Comparison(kind if kind in COMPARISONS else "", detail.strip(), reason.strip())
 
 
 def read_result(results_dir: Path, environment: str) -> EnvironmentResult:
     folder = results_dir / environment
     status_file = folder / "status"
+    comparison = _read_comparison(folder)
     if not status_file.is_file():
         return EnvironmentResult(
             environment,
             "failed",
             "no result: the job stopped before cdk diff ran (see the workflow run)",
+            comparison=comparison,
         )
     status_line, _, reason = status_file.read_text(encoding="utf-8").partition("\n")
     status = status_line.strip()
     if status not in STATUSES:
         return EnvironmentResult(
-            environment, "failed", f"unreadable status {status!r}; expected one of {STATUSES}"
+            environment,
+            "failed",
+            f"unreadable status {status!r}; expected one of {STATUSES}",
+            comparison=comparison,
         )
     output_file = folder / "output.txt"
     output = (
         clean(output_file.read_text(encoding="utf-8", errors="replace")).strip("\n")
-        if (output_file.is_file())
+        if output_file.is_file()
         else ""
     )
     return EnvironmentResult(
@@ -216,9 +144,8 @@ def read_result(results_dir: Path, environment: str) -> EnvironmentResult:
         status,
         reason.strip(),
         output,
-        parse_resources(output) if status == "ok" else (),
-        security_tables(output) if status == "ok" else "",
-        status == "ok" and any(phrase in output for phrase in _NO_DIFFERENCES),
+        parse(output) if status == "ok" else StackDiff(),
+        comparison,
     )
 
 
@@ -238,48 +165,115 @@ def _code_block(text: str, budget: _Budget, label: str) -> str:
     return f"{fence}\n{text}\n{fence}"
 
 
-def _summary_cells(result: EnvironmentResult) -> tuple[str, str, str]:
-    if result.status == "skipped":
-        return "⏭️ skipped", "—", "—"
-    if result.status == "failed":
-        return "❌ failed", "—", "—"
-    if result.unchanged:
-        return "✅ no changes", "0", "no"
-    counts = f"+{result.count('+')} ~{result.count('~')} -{result.count('-')}"
-    if result.has_security_changes:
-        reasons = sorted({r for c in result.security_changes for r in c.security_reasons})
-        if result.security_tables and "IAM" not in reasons:
-            reasons.insert(0, "IAM")
-        return "🔐 changes", counts, "**yes**: " + ", ".join(reasons)
-    return "📝 changes", counts, "no"
-
-
 def _escape_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _security_cell(result: EnvironmentResult) -> str:
+    if not result.has_security_changes:
+        return "no"
+    categories = sorted({c for r in result.security_changes for c in security_categories(r)})
+    if result.diff.security_tables and not categories:
+        categories = ["IAM statements"]
+    return "**yes**: " + ", ".join(categories)
+
+
+def _row(result: EnvironmentResult) -> str:
+    where = result.comparison.cell()
+    if not result.ok:
+        outcome = "❌ failed" + (f": {_escape_cell(result.reason)}" if result.reason else "")
+        return f"| `{result.environment}` | {where} | {outcome} | — | — | — |"
+    if result.diff.unchanged:
+        return f"| `{result.environment}` | {where} | ✅ no changes | 0 | 0 | no |"
+    diff = result.diff
+    outcome = "🆕 new environment" if result.new_environment else "📝 changes"
+    destroyed = str(len(result.destructive))
+    if result.blocking:
+        destroyed = f"**{destroyed}** ({len(result.blocking)} stateful)"
+    counts = f"+{diff.count('+')} ~{diff.count('~')} -{diff.count('-')}"
+    if diff.template_changes:
+        counts += f", {len(diff.template_changes)} outside resources"
+    return (
+        f"| `{result.environment}` | {where} | {outcome} | {destroyed} | {counts} | "
+        f"{_security_cell(result)} |"
+    )
+
+
+def _verdict(results: list[EnvironmentResult], allow_destructive: bool) -> list[str]:
+    blocking = [r for r in results if r.blocking]
+    if not blocking:
+        return []
+    where = ", ".join(f"`{r.environment}`" for r in blocking)
+    if allow_destructive:
+        return [
+            f"⚠️ **A bucket or KMS key would be destroyed or replaced** in {where}: allowed by "
+            f"the label `{ALLOW_LABEL}`.",
+            "",
+        ]
+    return [
+        f"⛔ **This check fails: a bucket or KMS key would be destroyed or replaced** in {where}. "
+        f"If that is intended, add the label `{ALLOW_LABEL}` to this pull request; the check "
+        "runs again when a label is added or removed.",
+        "",
+    ]
+
+
+def _comparison_notes(results: list[EnvironmentResult]) -> list[str]:
+    offline = [r for r in results if r.comparison.kind == "base-branch"]
+    if not offline:
+        return []
+    names = ", ".join(f"`{r.environment}`" for r in offline)
+    lines = [
+        f"*Compared with the base branch* ({names}): both sides synthesized from source and "
+        "compared with `cdk diff --template`, without AWS; what is deployed may differ.",
+    ]
+    reasons = sorted({r.comparison.reason for r in offline if r.comparison.reason})
+    lines += [f"No deployed-stack diff because: {_escape_cell(reason)}." for reason in reasons]
+    return [*lines, ""]
+
+
+def _destructive_section(results: Iterable[EnvironmentResult]) -> list[str]:
+    flagged = [r for r in results if r.destructive]
+    if not flagged:
+        return []
+    lines = ["### 💥 Destroyed, orphaned or replaced", ""]
+    for result in flagged:
+        lines += [f"**`{result.environment}`**", ""]
+        for change in sorted(result.destructive, key=lambda c: not blocks_merge(c)):
+            mark = "⛔ " if blocks_merge(change) else ""
+            lines.append(
+                f"- {mark}**{change.impact}** `{change.resource_type}` {change.name}: "
+                f"{meaning(change)}"
+            )
+        lines.append("")
+    return lines
+
+
 def _security_section(results: Iterable[EnvironmentResult], budget: _Budget) -> list[str]:
-    flagged = [r for r in results if r.status == "ok" and r.has_security_changes]
+    flagged = [r for r in results if r.has_security_changes]
     if not flagged:
         return []
     lines = ["### 🔐 Security-relevant changes", ""]
     for result in flagged:
-        lines.append(f"**`{result.environment}`**")
-        lines.append("")
+        lines += [f"**`{result.environment}`**", ""]
         for change in result.security_changes:
-            detail = ", ".join(change.security_properties)
-            lines.append(
-                f"- `[{change.change}]` `{change.resource_type}` {change.name} — "
-                + ", ".join(change.security_reasons)
-                + (f" ({detail})" if detail else "")
+            details: dict[str, list[str]] = {}
+            for category, detail in security_reasons(change):
+                details.setdefault(category, [])
+                if detail != change.resource_type:
+                    details[category].append(detail)
+            what = ", ".join(
+                f"{category} ({', '.join(found)})" if found else category
+                for category, found in details.items()
             )
-        if result.security_tables:
+            lines.append(f"- `[{change.change}]` `{change.resource_type}` {change.name}: {what}")
+        if result.diff.security_tables:
             lines += [
                 "",
                 "<details><summary>IAM and security-group statement changes in "
                 f"<code>{result.environment}</code></summary>",
                 "",
-                _code_block(result.security_tables, budget, f"{result.environment} tables"),
+                _code_block(result.diff.security_tables, budget, f"{result.environment} tables"),
                 "",
                 "</details>",
             ]
@@ -288,21 +282,20 @@ def _security_section(results: Iterable[EnvironmentResult], budget: _Budget) -> 
 
 
 def _details(result: EnvironmentResult, budget: _Budget) -> list[str]:
-    if result.status == "skipped":
-        summary = f"<b>{result.environment}</b>: skipped"
-        body = result.reason or "skipped"
-    elif result.status == "failed":
+    if not result.ok:
         summary = f"<b>{result.environment}</b>: failed"
         body = result.reason or "cdk diff failed"
         if result.output:
             body += "\n\n" + _code_block(result.output, budget, result.environment)
     else:
-        if result.unchanged:
+        diff = result.diff
+        if diff.unchanged:
             summary = f"<b>{result.environment}</b>: no changes"
         else:
             summary = (
-                f"<b>{result.environment}</b>: {result.count('+')} added, "
-                f"{result.count('~')} modified, {result.count('-')} removed"
+                f"<b>{result.environment}</b>: {diff.count('+')} added, "
+                f"{diff.count('~')} modified, {diff.count('-')} removed"
+                + (f", {len(result.destructive)} destructive" if result.destructive else "")
                 + (
                     f", {len(result.security_changes)} security-relevant"
                     if result.has_security_changes
@@ -313,40 +306,47 @@ def _details(result: EnvironmentResult, budget: _Budget) -> list[str]:
     return ["<details>", f"<summary>{summary}</summary>", "", body, "", "</details>", ""]
 
 
+def blocked(results: Iterable[EnvironmentResult], *, allow_destructive: bool) -> bool:
+    return not allow_destructive and any(r.blocking for r in results)
+
+
 def render(
     results: list[EnvironmentResult],
     *,
     run_url: str = "",
     commit: str = "",
+    allow_destructive: bool = False,
     budget: int = DEFAULT_BUDGET,
 ) -> str:
     """The whole comment, cutting diff blocks evenly until it fits `budget` characters."""
     state = _Budget(per_block=None)
-    text = _render_once(results, state, run_url, commit)
-    per_block = (budget - 2_000) // max(1, state.blocks)
+    text = _render_once(results, state, run_url, commit, allow_destructive)
+    per_block = (budget - 4_000) // max(1, state.blocks)
     while len(text) > budget and per_block >= MIN_BLOCK:
         state = _Budget(per_block)
-        text = _render_once(results, state, run_url, commit)
+        text = _render_once(results, state, run_url, commit, allow_destructive)
         per_block = per_block * 4 // 5
     return text
 
 
 def _render_once(
-    results: list[EnvironmentResult], budget: _Budget, run_url: str, commit: str
+    results: list[EnvironmentResult],
+    budget: _Budget,
+    run_url: str,
+    commit: str,
+    allow_destructive: bool,
 ) -> str:
-    lines = [
-        MARKER,
-        "## `cdk diff` per environment",
-        "",
-        "| Environment | Result | Resources (+ added ~ modified - removed) | Security-relevant |",
-        "|---|---|---|---|",
+    lines = [MARKER, "## `cdk diff` per environment", ""]
+    lines += _verdict(results, allow_destructive)
+    lines += [
+        "| Environment | Compared with | Result | Destroyed or replaced "
+        "| Resources (+ added ~ modified - removed) | Security-relevant |",
+        "|---|---|---|---|---|---|",
     ]
-    for result in results:
-        outcome, counts, security = _summary_cells(result)
-        if result.status != "ok" and result.reason:
-            outcome += f": {_escape_cell(result.reason)}"
-        lines.append(f"| `{result.environment}` | {outcome} | {counts} | {security} |")
+    lines += [_row(result) for result in results]
     lines.append("")
+    lines += _comparison_notes(results)
+    lines += _destructive_section(results)
     lines += _security_section(results, budget)
     lines += ["### Full diffs", ""]
     for result in results:
@@ -371,6 +371,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--run-url", default="")
     parser.add_argument("--commit", default="")
+    parser.add_argument(
+        "--allow-destructive",
+        action="store_true",
+        help=f"the pull request has the label {ALLOW_LABEL}",
+    )
+    parser.add_argument("--github-output", type=Path, help="append blocked=true|false to this file")
     args = parser.parse_args(argv)
     try:
         names = json.loads(args.environments)
@@ -379,7 +385,14 @@ def main(argv: list[str] | None = None) -> int:
     if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
         parser.error("--environments: must be a JSON list of non-empty names")
     results = [read_result(args.results_dir, name) for name in names]
-    sys.stdout.write(render(results, run_url=args.run_url, commit=args.commit))
+    allow = args.allow_destructive
+    sys.stdout.write(
+        render(results, run_url=args.run_url, commit=args.commit, allow_destructive=allow)
+    )
+    if args.github_output:
+        is_blocked = blocked(results, allow_destructive=allow)
+        with args.github_output.open("a", encoding="utf-8") as output:
+            output.write(f"blocked={'true' if is_blocked else 'false'}\n")
     return 0
 
 

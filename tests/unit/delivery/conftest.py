@@ -17,3 +17,18 @@ def formatter() -> ModuleType:
 @pytest.fixture(scope="session")
 def matrix_script() -> ModuleType:
     return load_script("environment_matrix")
+
+
+@pytest.fixture(scope="session")
+def parser() -> ModuleType:
+    return load_script("cdk_diff_parser")
+
+
+@pytest.fixture(scope="session")
+def classifier() -> ModuleType:
+    return load_script("diff_classifier")
+
+
+@pytest.fixture(scope="session")
+def base_diff() -> ModuleType:
+    return load_script("diff_against_base")

@@ -1,4 +1,5 @@
-"""The PR-comment formatter, on real `cdk diff` output (see fixtures/README.md)."""
+"""The PR comment and the check's verdict, on the CLI's real output for this app
+(fixtures/app_diffs) laid out as the diff jobs leave it."""
 
 from __future__ import annotations
 
@@ -7,190 +8,211 @@ from types import ModuleType
 
 import pytest
 
-from tests.unit.delivery.delivery_paths import FIXTURES
+from tests.unit.delivery.delivery_paths import APP_DIFFS
+
+BASE = "0123456789abcdef0123456789abcdef01234567"
 
 
 def _fixture(name: str) -> str:
-    return (FIXTURES / name).read_text(encoding="utf-8")
+    return (APP_DIFFS / f"{name}.txt").read_text(encoding="utf-8")
 
 
-def _write_result(root: Path, environment: str, status: str, output: str | None = None) -> None:
+def _write_result(
+    root: Path,
+    environment: str,
+    status: str,
+    output: str | None = None,
+    compared_with: str = f"base-branch\n{BASE}\nno role configured: set DIFF_ROLE_ARN_X\n",
+) -> None:
     folder = root / environment
     folder.mkdir(parents=True)
     (folder / "status").write_text(status, encoding="utf-8")
+    (folder / "compared-with").write_text(compared_with, encoding="utf-8")
     if output is not None:
         (folder / "output.txt").write_text(output, encoding="utf-8")
 
 
-def test_clean_drops_colour_codes_and_jsii_banners(formatter: ModuleType) -> None:
-    coloured = formatter.clean(_fixture("cdk_diff_colour.txt"))
-    plain = formatter.clean(_fixture("cdk_diff_security_changes.txt"))
-    assert "\x1b" not in coloured and "b'!!" not in coloured and "b'!!" not in plain
-    # Same diff, two CLI runs: the CLI groups the rows of its IAM table differently per run.
-    assert set(coloured.strip().splitlines()) == set(plain.strip().splitlines())
-    assert plain.lstrip().startswith("Stack MusicGen-dev")
+def _results(formatter: ModuleType, root: Path, *names: str) -> list[object]:
+    return [formatter.read_result(root, name) for name in names]
 
 
-def test_resource_changes_are_parsed_with_their_top_level_properties(
-    formatter: ModuleType,
-) -> None:
-    changes = formatter.parse_resources(formatter.clean(_fixture("cdk_diff_security_changes.txt")))
-    assert [(c.change, c.resource_type, c.name, c.properties) for c in changes] == [
-        ("-", "AWS::SNS::Topic", "LegacyFA07BB5D", ()),
-        ("+", "AWS::KMS::Key", "DataKey", ()),
-        (
-            "~",
-            "AWS::S3::Bucket",
-            "Data",
-            ("BucketEncryption", "LifecycleConfiguration", "Metadata"),
-        ),
-        ("~", "AWS::S3::BucketPolicy", "Data/Policy", ("Metadata",)),
-        ("~", "AWS::IAM::Role", "EndpointRole", ("Metadata",)),
-        ("~", "AWS::IAM::Policy", "EndpointRole/DefaultPolicy", ("PolicyDocument", "Metadata")),
-        ("~", "AWS::SNS::Topic", "Success", ("DisplayName", "Metadata")),
-    ]
-
-
-def test_security_relevance_ignores_metadata_only_changes(formatter: ModuleType) -> None:
-    changes = formatter.parse_resources(formatter.clean(_fixture("cdk_diff_security_changes.txt")))
-    flagged = {
-        c.name: (c.security_reasons, c.security_properties) for c in changes if c.security_reasons
-    }
-    assert flagged == {
-        "DataKey": (("KMS",), ()),
-        "Data": (("encryption",), ("BucketEncryption",)),
-        "EndpointRole/DefaultPolicy": (("IAM",), ("PolicyDocument",)),
-    }
-
-
-@pytest.mark.parametrize(
-    ("line", "reasons"),
-    [
-        ("[+] AWS::S3::BucketPolicy Bucket/Policy BucketPolicyAB12", ("bucket policy",)),
-        ("[-] AWS::IAM::Role Role RoleAB12", ("IAM",)),
-        ("[+] AWS::SNS::TopicPolicy Topic/Policy TopicPolicyAB12", ("resource policy",)),
-        ("[+] AWS::EC2::SecurityGroup Sg SgAB12", ("network",)),
-        ("[+] AWS::SecretsManager::Secret Token TokenAB12", ("secret",)),
-        ("[+] AWS::SQS::Queue Queue QueueAB12", ()),
-    ],
-)
-def test_security_relevant_resource_types(
-    formatter: ModuleType, line: str, reasons: tuple[str, ...]
-) -> None:
-    (change,) = formatter.parse_resources(line)
-    assert change.security_reasons == reasons
-
-
-def test_property_changes_that_touch_encryption_or_roles_are_flagged(
-    formatter: ModuleType,
-) -> None:
-    text = "\n".join(
-        [
-            "[~] AWS::SageMaker::EndpointConfig Config ConfigAB12 replace",
-            " ├─ [~] KmsKeyId (requires replacement)",
-            " └─ [~] ProductionVariants",
-            "[~] AWS::SageMaker::Model Model ModelAB12 replace",
-            " └─ [~] ExecutionRoleArn (requires replacement)",
-            "[~] AWS::SNS::Topic Topic TopicAB12",
-            " └─ [~] DisplayName",
-        ]
+@pytest.fixture
+def mixed(tmp_path: Path) -> Path:
+    """dev replaces a bucket, prod adds an IAM statement, qa moves instance type, staging is
+    new, and one environment left no result."""
+    _write_result(tmp_path, "dev", "ok\n", _fixture("bucket_replacement"))
+    _write_result(tmp_path, "prod", "ok\n", _fixture("iam_statement"), "deployed\nus-east-1\n")
+    _write_result(tmp_path, "qa", "ok\n", _fixture("instance_type"))
+    _write_result(
+        tmp_path,
+        "staging",
+        "ok\n",
+        "New environment: 'staging' is not in the base branch's cdk.json; every resource is new.\n"
+        + _fixture("environment_added"),
     )
-    reasons = {c.name: c.security_reasons for c in formatter.parse_resources(text)}
-    assert reasons == {"Config": ("encryption",), "Model": ("IAM",), "Topic": ()}
+    return tmp_path
 
 
-def test_comment_puts_security_first_and_collapses_each_environment(
-    formatter: ModuleType, tmp_path: Path
+def test_the_first_screen_says_what_fails_what_is_destroyed_and_what_touches_security(
+    formatter: ModuleType, mixed: Path
 ) -> None:
-    _write_result(tmp_path, "dev", "ok\n", _fixture("cdk_diff_security_changes.txt"))
+    results = _results(formatter, mixed, "dev", "prod", "qa", "staging", "gone")
+    comment = formatter.render(results, run_url="https://example.test/run/7", commit="a" * 40)
+    lines = comment.splitlines()
+    assert lines[0] == formatter.MARKER
+
+    verdict = comment.index("⛔ **This check fails: a bucket or KMS key would be destroyed")
+    table = comment.index("| Environment | Compared with |")
+    destroyed = comment.index("### 💥 Destroyed, orphaned or replaced")
+    security = comment.index("### 🔐 Security-relevant changes")
+    full = comment.index("### Full diffs")
+    assert verdict < table < destroyed < security < full
+    assert "add the label `allow-destructive` to this pull request" in comment[:table]
+
+    rows = {line.split("|")[1].strip(): line for line in lines if line.startswith("| `")}
+    assert list(rows) == ["`dev`", "`prod`", "`qa`", "`staging`", "`gone`"]
+    assert rows["`dev`"].startswith(
+        f"| `dev` | base branch `{BASE[:12]}` (no AWS) | 📝 changes | **5** (3 stateful) |"
+    )
+    assert (
+        "| `prod` | deployed stack (AWS, us-east-1) | 📝 changes | 0 | +0 ~1 -0 |"
+        in (rows["`prod`"])
+    )
+    assert rows["`prod`"].endswith("| **yes**: IAM policy |")
+    assert "| 📝 changes | 5 | +1 ~8 -1, 1 outside resources | no |" in rows["`qa`"]
+    assert "| 🆕 new environment | 0 |" in rows["`staging`"]
+    assert "❌ failed: no result" in rows["`gone`"]
+    assert "No deployed-stack diff because: no role configured: set DIFF_ROLE_ARN_X." in comment
+
+    destroyed_part = comment[destroyed:security]
+    dev_part = destroyed_part[: destroyed_part.index("**`qa`**")]
+    # Stateful first, each with what it means here.
+    assert dev_part.index("⛔ **orphan** `AWS::S3::Bucket` AccessLogs:") < dev_part.index(
+        "**replace** `AWS::S3::BucketPolicy`"
+    )
+    assert "⛔ **replace** `AWS::S3::Bucket` ModelArtifacts/Bucket: a new, empty model bucket" in (
+        dev_part
+    )
+    assert (
+        "⛔ **orphan** `AWS::KMS::Key` Notifications/TopicKey: the key is kept outside" in dev_part
+    )
+    qa_part = destroyed_part[destroyed_part.index("**`qa`**") :]
+    assert "**destroy** `AWS::SageMaker::Endpoint` Endpoint/EndpointMlG5Xlarge: the endpoint" in (
+        qa_part
+    )
+    assert "⛔" not in qa_part
+
+    security_part = comment[security:full]
+    assert "`[~]` `AWS::IAM::Policy` EndpointExecutionPolicy: IAM policy (PolicyDocument)" in (
+        security_part
+    )
+    assert "│ + │ ${AsyncIO/Bucket.Arn} │ Allow  │ s3:GetBucketLocation" in security_part
+    assert "ScalingPolicy" not in security_part and "**`qa`**" not in security_part
+    assert (
+        "`AWS::S3::BucketPolicy` AccessLogs/Policy: resource policy (Bucket, PolicyDocument)"
+        in (security_part)
+    )
+
+    full_part = comment[full:]
+    assert full_part.count("<details>") == full_part.count("</details>") == 5
+    assert (
+        "<summary><b>qa</b>: 1 added, 8 modified, 1 removed, 5 destructive</summary>" in full_part
+    )
+    # A whole new environment's IAM tables and diff are too long for one comment.
+    assert lines[-1].startswith(
+        "<sub>Updated for aaaaaaaaaaaa · [workflow run](https://example.test/run/7) · cut to fit: "
+    )
+    assert "staging tables" in lines[-1] and len(comment) <= formatter.DEFAULT_BUDGET
+    assert formatter.blocked(results, allow_destructive=False)
+
+
+def test_the_label_allows_destructive_changes_and_the_comment_says_so(
+    formatter: ModuleType, mixed: Path
+) -> None:
+    results = _results(formatter, mixed, "dev", "prod")
+    comment = formatter.render(results, allow_destructive=True)
+    assert "⛔ **This check fails" not in comment
+    assert "⚠️ **A bucket or KMS key would be destroyed or replaced** in `dev`: allowed by the " in (
+        comment
+    )
+    assert not formatter.blocked(results, allow_destructive=True)
+
+
+def test_only_stateful_resources_block(formatter: ModuleType, mixed: Path) -> None:
+    results = _results(formatter, mixed, "prod", "qa", "staging")
+    assert not formatter.blocked(results, allow_destructive=False)
+    comment = formatter.render(results)
+    assert "This check fails" not in comment and "allow-destructive" not in comment
+
+
+def test_no_differences_metadata_and_failures(formatter: ModuleType, tmp_path: Path) -> None:
+    _write_result(tmp_path, "dev", "ok\n", _fixture("no_differences"))
+    _write_result(tmp_path, "qa", "ok\n", _fixture("metadata_only"))
     _write_result(
         tmp_path,
         "prod",
-        "skipped\nno role configured: set the repository variable DIFF_ROLE_ARN_PROD\n",
-    )
-    _write_result(tmp_path, "qa", "ok\n", _fixture("cdk_diff_metadata_only.txt"))
-    results = [formatter.read_result(tmp_path, name) for name in ("dev", "prod", "qa", "gone")]
-    comment = formatter.render(results, run_url="https://example.test/run/7", commit="a" * 40)
-
-    assert comment.splitlines()[0] == formatter.MARKER
-    rows = [line for line in comment.splitlines() if line.startswith("| `")]
-    assert [row.split("|")[1].strip() for row in rows] == ["`dev`", "`prod`", "`qa`", "`gone`"]
-    assert "| 🔐 changes | +1 ~3 -1 | **yes**: IAM, KMS, encryption |" in rows[0]
-    assert "skipped: no role configured: set the repository variable DIFF_ROLE_ARN_PROD" in rows[1]
-    assert "✅ no changes" in rows[2]
-    assert "❌ failed: no result" in rows[3]
-
-    security = comment.index("### 🔐 Security-relevant changes")
-    full = comment.index("### Full diffs")
-    assert security < full
-    security_part = comment[security:full]
-    assert "`[+]` `AWS::KMS::Key` DataKey — KMS" in security_part
-    assert "`AWS::S3::Bucket` Data — encryption (BucketEncryption)" in security_part
-    assert "│ + │ ${DataKey.Arn} │ Allow  │ kms:*" in security_part
-    assert "AWS::SNS::Topic" not in security_part and "`qa`" not in security_part
-
-    full_part = comment[full:]
-    assert full_part.count("<details>") == full_part.count("</details>") == 4
-    assert "<summary><b>dev</b>: 1 added, 3 modified, 1 removed, 3 security-relevant</summary>" in (
-        full_part
-    )
-    assert "<summary><b>qa</b>: no changes</summary>" in full_part
-    assert "[-] AWS::SNS::Topic LegacyFA07BB5D destroy" in full_part
-    assert "b'!!" not in comment
-    assert comment.rstrip().endswith(
-        "<sub>Updated for aaaaaaaaaaaa · [workflow run](https://example.test/run/7)</sub>"
-    )
-
-
-def test_no_differences_and_failures(formatter: ModuleType, tmp_path: Path) -> None:
-    _write_result(tmp_path, "dev", "ok\n", _fixture("cdk_diff_no_differences.txt"))
-    _write_result(
-        tmp_path, "prod", "failed\nmake diff exited with 2\n", "Unable to resolve AWS account"
+        "failed\nmake diff exited with 2\n",
+        "Unable to resolve AWS account",
+        "deployed\nus-east-1\n",
     )
     _write_result(tmp_path, "odd", "maybe\n")
-    comment = formatter.render([formatter.read_result(tmp_path, n) for n in ("dev", "prod", "odd")])
-    assert "| `dev` | ✅ no changes | 0 | no |" in comment
-    assert "| `prod` | ❌ failed: make diff exited with 2 |" in comment
+    comment = formatter.render(_results(formatter, tmp_path, "dev", "qa", "prod", "odd"))
+    assert f"| `dev` | base branch `{BASE[:12]}` (no AWS) | ✅ no changes | 0 | 0 | no |" in comment
+    assert "| `qa` |" in comment and "| `qa` | base branch" in comment
+    assert comment.count("✅ no changes") == 2
+    assert "| `prod` | deployed stack (AWS, us-east-1) | ❌ failed: make diff exited with 2 |" in (
+        comment
+    )
     assert "Unable to resolve AWS account" in comment
     assert "unreadable status 'maybe'" in comment
-    assert "Security-relevant changes" not in comment
+    assert "### 🔐" not in comment and "### 💥" not in comment
 
 
 def test_long_diffs_are_cut_to_fit_and_say_so(formatter: ModuleType, tmp_path: Path) -> None:
-    huge = _fixture("cdk_diff_security_changes.txt") + "\n".join(
+    huge = _fixture("bucket_replacement") + "\n".join(
         f"[+] AWS::SNS::Topic Topic{i} Topic{i}AB12" for i in range(6_000)
     )
     for name in ("dev", "staging", "prod"):
         _write_result(tmp_path, name, "ok\n", huge)
-    results = [formatter.read_result(tmp_path, n) for n in ("dev", "staging", "prod")]
+    results = _results(formatter, tmp_path, "dev", "staging", "prod")
     comment = formatter.render(results, budget=formatter.DEFAULT_BUDGET)
     assert len(huge) * 3 > formatter.COMMENT_LIMIT
     assert len(comment) <= formatter.DEFAULT_BUDGET
-    assert comment.count("more lines cut to fit the comment") == 3
-    assert "cut to fit: dev, staging, prod" in comment
-    # The summary and the security section survive the cut.
-    assert "| `prod` | 🔐 changes | +6001 ~3 -1 |" in comment
-    assert comment.index("### 🔐 Security-relevant changes") < comment.index("### Full diffs")
+    assert comment.count("more lines cut to fit the comment") == 6
+    assert "cut to fit: dev tables, staging tables, prod tables, dev, staging, prod" in comment
+    # The verdict, the summary and the destructive list survive the cut.
+    assert "⛔ **This check fails" in comment
+    assert "| 📝 changes | **5** (3 stateful) | +6002 ~7 -2 |" in comment
+    assert comment.index("### 💥 Destroyed") < comment.index("### Full diffs")
 
 
 def test_code_fences_outgrow_backticks_in_the_output(formatter: ModuleType, tmp_path: Path) -> None:
     _write_result(tmp_path, "dev", "failed\nboom\n", "error near ```json and ````")
-    comment = formatter.render([formatter.read_result(tmp_path, "dev")])
+    comment = formatter.render(_results(formatter, tmp_path, "dev"))
     assert "`````\nerror near ```json and ````\n`````" in comment
 
 
 def test_table_cells_escape_pipes(formatter: ModuleType, tmp_path: Path) -> None:
     _write_result(tmp_path, "dev", "failed\nexit | code 2\n")
-    comment = formatter.render([formatter.read_result(tmp_path, "dev")])
-    assert "| `dev` | ❌ failed: exit \\| code 2 |" in comment
+    comment = formatter.render(_results(formatter, tmp_path, "dev"))
+    assert "❌ failed: exit \\| code 2 |" in comment
 
 
+@pytest.mark.parametrize(("flags", "blocked"), [([], "true"), (["--allow-destructive"], "false")])
 def test_command_line(
-    formatter: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    formatter: ModuleType,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    flags: list[str],
+    blocked: str,
 ) -> None:
-    _write_result(tmp_path, "dev", "ok\n", _fixture("cdk_diff_no_differences.txt"))
-    assert formatter.main([str(tmp_path), "--environments", '["dev"]']) == 0
+    _write_result(tmp_path / "results", "dev", "ok\n", _fixture("bucket_replacement"))
+    output = tmp_path / "github_output"
+    output.write_text("earlier=1\n")
+    arguments = [str(tmp_path / "results"), "--environments", '["dev"]']
+    assert formatter.main([*arguments, "--github-output", str(output), *flags]) == 0
     assert capsys.readouterr().out.startswith(formatter.MARKER + "\n")
+    assert output.read_text() == f"earlier=1\nblocked={blocked}\n"
     with pytest.raises(SystemExit) as exit_info:
         formatter.main([str(tmp_path), "--environments", "dev"])
     assert exit_info.value.code == 2

@@ -162,7 +162,13 @@ def test_run_steps_call_only_makefile_targets_that_exist(
     missing = {entry for entry in called if not set(entry[2]) <= known or not entry[2]}
     assert not missing, f"targets not in the Makefile ({sorted(known)}): {sorted(missing)}"
     # The check means something only if it saw the workflows' make calls.
-    assert {t for entry in called for t in entry[2]} == {"test", "synth", "diff", "deploy"}
+    assert {t for entry in called for t in entry[2]} == {
+        "test",
+        "synth",
+        "diff",
+        "diff-base",
+        "deploy",
+    }
 
 
 def test_makefile_and_shell_parsers(tmp_path: Path) -> None:
@@ -214,6 +220,10 @@ def test_diff_assumes_a_role_per_environment_and_comments_once(
 ) -> None:
     diff = workflows["diff.yml"]
     assert set(diff["on"]) == {"pull_request"}
+    # Adding or removing the allow-destructive label re-decides the check.
+    assert {"labeled", "unlabeled", "opened", "synchronize"} <= set(
+        diff["on"]["pull_request"]["types"]
+    )
     assert diff["permissions"] == {"contents": "read"}
     jobs = diff["jobs"]
     assert jobs["diff"]["permissions"] == {"contents": "read", "id-token": "write"}
@@ -225,7 +235,15 @@ def test_diff_assumes_a_role_per_environment_and_comments_once(
         {"jobs": {"diff": jobs["diff"]}}, "aws-actions/configure-aws-credentials"
     )
     assert credentials["with"]["role-to-assume"] == "${{ vars[matrix.diff_role_variable] }}"
-    assert credentials["if"] == "steps.gate.outputs.run == 'true'"
+    assert credentials["if"] == "steps.gate.outputs.compare == 'deployed'"
+    # Without a role the diff runs anyway, against the base branch: nothing else is skipped.
+    assert [s.get("if") for s in jobs["diff"]["steps"] if s.get("if")] == [
+        "steps.venv-cache.outputs.cache-hit == 'true'",
+        "steps.gate.outputs.compare == 'deployed'",
+        "always()",
+    ]
+    (checkout,) = _steps_using({"jobs": {"diff": jobs["diff"]}}, "actions/checkout")
+    assert checkout["with"]["fetch-depth"] == 2
     gate = next(step for step in jobs["diff"]["steps"] if step.get("id") == "gate")
     assert "::notice " in gate["run"] and "exit 1" not in gate["run"]
     (diff_step,) = [s for s in jobs["diff"]["steps"] if "make diff ENV=" in s.get("run", "")]
@@ -241,6 +259,14 @@ def test_diff_assumes_a_role_per_environment_and_comments_once(
     (script,) = _steps_using({"jobs": {"c": jobs["comment"]}}, "actions/github-script")
     assert (
         "updateComment" in script["with"]["script"] and "createComment" in script["with"]["script"]
+    )
+    # The check fails last, after the comment that says why and how to allow it.
+    last = jobs["comment"]["steps"][-1]
+    assert last["env"] == {"BLOCKED": "${{ steps.format.outputs.blocked }}"}
+    assert "exit 1" in last["run"] and "if" not in last
+    (format_step,) = [s for s in jobs["comment"]["steps"] if s.get("id") == "format"]
+    assert format_step["env"]["ALLOW_DESTRUCTIVE"] == (
+        "${{ contains(github.event.pull_request.labels.*.name, 'allow-destructive') }}"
     )
 
 
