@@ -33,7 +33,7 @@ synth: $(VENV)/.synth-deps node_modules/.package-lock.json
 	$(CDK) synth --quiet
 	@echo "Templates written to cdk.out/"
 
-test: $(VENV)/.dev-deps
+test: $(VENV)/.dev-deps node_modules/.package-lock.json
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

@@ -1,8 +1,11 @@
 """The optional `MusicGen-ci` stack: GitHub's OIDC provider and least-privilege pipeline roles.
 
-The roles only hold `sts:AssumeRole` on the CDK bootstrap roles (and, for the diff role, read
-access to the app's stacks): the bootstrap roles carry the real permissions, so what CI may do
-is exactly what `cdk bootstrap` granted, and nothing here needs editing when the app grows.
+The deploy roles only hold `sts:AssumeRole` on the CDK bootstrap roles: those carry the real
+permissions, so what a deploy may do is exactly what `cdk bootstrap` granted, and nothing here
+needs editing when the app grows. The diff role is reachable from every pull request, so it
+assumes no role at all: the bootstrap lookup role holds `ReadOnlyAccess`, which reads every
+SSE-S3 object of the account (prompts, audio, weights). It reads the app's stacks with its own
+credentials instead, which the CDK CLI falls back to (see `DIFF_ROLE_ACTIONS`).
 """
 
 from __future__ import annotations
@@ -36,6 +39,25 @@ _QUALIFIER = re.compile(r"^[a-z0-9]{1,10}$")
 _BRANCH = re.compile(r"^(?!refs/)[A-Za-z0-9._/-]{1,255}$")
 
 BOOTSTRAP_ROLE_KINDS_FOR_DEPLOY = ("deploy", "file-publishing", "image-publishing", "lookup")
+
+# The CDK CLI whose fallback below was read in its source and bundle; package.json pins exactly
+# this version, and a test fails when the two part, so a new CLI is checked again before use.
+VERIFIED_CDK_CLI_VERSION = "2.1148.1"
+
+# Everything `cdk diff --method template` calls with the diff role's own credentials. The CLI
+# first tries the stack's lookup role; when STS refuses and the caller's credentials are for the
+# stack's account it warns "Lookup role ... was not assumed. Proceeding with default
+# credentials." and reads the deployed template with them (`accessStackForLookup` and
+# `SdkProvider.forEnvironment`; `--method template` creates no change set, so the deploy role is
+# never needed either).
+DIFF_ROLE_ACTIONS = (
+    "cloudformation:DescribeStacks",
+    "cloudformation:GetTemplate",
+    "cloudformation:GetTemplateSummary",
+)
+
+# The context flag that lets several environments' deploy roles live in one account.
+SHARED_ACCOUNT_FLAG = "ci_allow_shared_account"
 
 # Long enough for a deploy that stages musicgen-large: the CDK CLI re-assumes the bootstrap roles
 # with these credentials while it waits on CloudFormation, so they must outlive the deploy.
@@ -80,7 +102,12 @@ def role_variable_name(prefix: str, environment: str) -> str:
 
 
 class CiRolesStack(Stack):
-    """GitHub Actions OIDC trust plus a read-only diff role and one deploy role per environment."""
+    """GitHub Actions OIDC trust plus a read-only diff role and one deploy role per environment.
+
+    The bootstrap roles of one account can deploy every stack in it, so deploy roles for more
+    than one environment (all of them in this stack's account) are refused unless
+    `allow_shared_account` says the user accepts that they are no boundary.
+    """
 
     def __init__(
         self,
@@ -93,11 +120,14 @@ class CiRolesStack(Stack):
         default_branch: str = "main",
         bootstrap_qualifier: str = DEFAULT_BOOTSTRAP_QUALIFIER,
         bootstrap_regions: Sequence[str] = (),
+        allow_shared_account: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         repository = validate_github_repository(github_repository)
         environments = _validate_environments(deploy_environments)
+        if len(environments) > 1 and not allow_shared_account:
+            raise ValueError(_shared_account_refusal(environments))
         branch = _validate(
             "default_branch", default_branch, _BRANCH, "must be a branch name without 'refs/heads/'"
         )
@@ -129,19 +159,8 @@ class CiRolesStack(Stack):
         )
         self.diff_role.add_to_policy(
             iam.PolicyStatement(
-                sid="AssumeCdkLookupRole",
-                actions=["sts:AssumeRole"],
-                resources=[_bootstrap_role_arn(qualifier, "lookup", region) for region in regions],
-            )
-        )
-        self.diff_role.add_to_policy(
-            iam.PolicyStatement(
                 sid="ReadAppStacks",
-                actions=[
-                    "cloudformation:DescribeStacks",
-                    "cloudformation:GetTemplate",
-                    "cloudformation:GetTemplateSummary",
-                ],
+                actions=list(DIFF_ROLE_ACTIONS),
                 resources=[_app_stack_arn(region) for region in regions],
             )
         )
@@ -230,6 +249,17 @@ def _github_principal(provider_arn: str, subjects: list[str]) -> iam.WebIdentity
     )
 
 
+def _shared_account_refusal(environments: Sequence[str]) -> str:
+    names = ", ".join(environments)
+    return (
+        f"deploy_environments: {names} would get deploy roles in one account, and a deploy role "
+        "reaches the bootstrap's CloudFormation execution role, which can deploy every stack of "
+        "the account: the deploy role of one environment could deploy the others. Give each "
+        "environment its own `account` in cdk.json and deploy MusicGen-ci once per account with "
+        f"-c ci_account=ID, or accept the shared account with -c {SHARED_ACCOUNT_FLAG}=true"
+    )
+
+
 def _bootstrap_role_arn(qualifier: str, kind: str, region: str) -> str:
     return (
         f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:role/"
@@ -259,7 +289,8 @@ def ci_roles_stack_from_context(
 
     Optional context: `ci_account` (the account it goes to; required once the table names
     accounts, so a role can only reach environments of its own account), `ci_default_branch`
-    (default main), `ci_create_oidc_provider=false` (the account already has GitHub's provider).
+    (default main), `ci_create_oidc_provider=false` (the account already has GitHub's provider),
+    `ci_allow_shared_account=true` (deploy roles for several environments of one account).
     """
     repository = app.node.try_get_context("github_repository")
     if repository is None:
@@ -286,6 +317,7 @@ def ci_roles_stack_from_context(
         create_oidc_provider=_context_flag(app, "ci_create_oidc_provider", default=True),
         default_branch=app.node.try_get_context("ci_default_branch") or "main",
         bootstrap_regions=list(regions),
+        allow_shared_account=_context_flag(app, SHARED_ACCOUNT_FLAG, default=False),
         env=Environment(account=account),
         description=f"GitHub OIDC provider and pipeline roles for {repository}",
     )
