@@ -40,9 +40,11 @@ class GeneratedFile:
 
     BLOCK = 1024 * 1024
 
+    STAMP = 8
+
     def __init__(self, size: int, seed: int = 0) -> None:
         self.size = size
-        self._base = random.Random(seed).randbytes(self.BLOCK)
+        self._base = memoryview(random.Random(seed).randbytes(self.BLOCK))
 
     def __len__(self) -> int:
         return self.size
@@ -51,13 +53,16 @@ class GeneratedFile:
         start, stop, _ = span.indices(self.size)
         return b"".join(self.chunks(start, stop))
 
-    def chunks(self, start: int, stop: int) -> Iterator[bytes]:
-        """Bytes `start`..`stop` (exclusive), block by block."""
+    def chunks(self, start: int, stop: int) -> Iterator[bytes | memoryview]:
+        """Bytes `start`..`stop` (exclusive) in pieces that copy nothing but the stamps."""
         position = start
         while position < stop:
             block, offset = divmod(position, self.BLOCK)
-            data = block.to_bytes(8, "big") + self._base[8:]
-            piece = data[offset : min(self.BLOCK, offset + stop - position)]
+            end = min(self.BLOCK, offset + stop - position)
+            if offset < self.STAMP:
+                piece: bytes | memoryview = block.to_bytes(self.STAMP, "big")[offset:end]
+            else:
+                piece = self._base[offset:end]
             yield piece
             position += len(piece)
 
@@ -373,7 +378,10 @@ def _handler_for(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
 
         def _chunks(
             self, content: Content, start: int, stop: int, fault: Fault | None
-        ) -> Iterator[bytes]:
+        ) -> Iterator[bytes | memoryview]:
+            if isinstance(content, GeneratedFile) and fault is None:
+                yield from content.chunks(start, stop)
+                return
             size = fault.slice_bytes if fault and fault.kind == "trickle" else _WRITE_CHUNK
             for position in range(start, stop, size):
                 chunk = content[position : min(position + size, stop)]

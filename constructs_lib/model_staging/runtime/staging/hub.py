@@ -25,7 +25,7 @@ from .budget import Budget, Unlimited
 from .selection import HubFile
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
-USER_AGENT = "musicgen-sagemaker-model-staging/1.0 (python-urllib)"
+USER_AGENT = "musicgen-sagemaker-model-staging/1.1 (python http.client)"
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 _RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
