@@ -5,8 +5,10 @@ part at a time and with parallel parts, measured in the same run.
 
 The fake Hub generates the file's bytes on demand (nothing stored on disk) and throttles every
 connection, as one connection to a CDN is; the S3 side is a moto server process. Both run on
-loopback. Prints a table; the last line is JSON with serial and parallel throughput, their ratio
-and the peak memory of the staging process.
+loopback. Prints a table; the last line is JSON with serial and parallel throughput, their ratio,
+the peak memory of the staging process, and the CPU seconds the benchmark process (staging and
+fake Hub) and the S3 server used with the machine's load average: where CPU, not the throttle,
+limits a run, the ratio says so little about the network.
 """
 
 from __future__ import annotations
@@ -56,6 +58,11 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _cpu_seconds(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _stage_once(s3: Any, hub: FakeHub, workers: int, part_size: int, sha256: str) -> float:
@@ -113,12 +120,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             ),
         )
         rss_before = _peak_rss_mib()
+        cpu_before = _cpu_seconds(resource.RUSAGE_SELF)
         print("staging with 1 worker ...", file=sys.stderr)
         serial_seconds = _stage_once(s3, hub, 1, part_size, sha256)
         rss_serial = _peak_rss_mib()
+        cpu_serial = _cpu_seconds(resource.RUSAGE_SELF)
         print(f"staging with {args.workers} workers ...", file=sys.stderr)
         parallel_seconds = _stage_once(s3, hub, args.workers, part_size, sha256)
         rss_parallel = _peak_rss_mib()
+        cpu_parallel = _cpu_seconds(resource.RUSAGE_SELF)
+        load_average = os.getloadavg()[0]
     serial = size / serial_seconds / 1e6
     parallel = size / parallel_seconds / 1e6
     summary = {
@@ -135,6 +146,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "peak_rss_mib_serial": round(rss_serial),
         "peak_rss_mib_parallel": round(rss_parallel),
         "memory_bound_mib": args.workers * args.part_size_mib,
+        "cpu_seconds_serial": round(cpu_serial - cpu_before, 1),
+        "cpu_seconds_parallel": round(cpu_parallel - cpu_serial, 1),
+        "cpu_seconds_s3_server": round(_cpu_seconds(resource.RUSAGE_CHILDREN), 1),
+        "load_average_1m": round(load_average, 1),
+        "cpu_cores": os.cpu_count(),
     }
     print(f"{'run':<12}{'seconds':>10}{'MB/s':>10}{'peak RSS MiB':>14}")
     print(f"{'1 worker':<12}{serial_seconds:>10.1f}{serial:>10.1f}{rss_serial:>14.0f}")

@@ -3,10 +3,12 @@
 Every request, retries included, is bounded in time: by the run's deadline, by a limit per
 attempt (a trickling server), and by a limit on silence (a stalling server). Connections are kept
 alive and reused, by any thread, so parallel part downloads do not pay a TLS handshake each.
+Proxies named by `https_proxy` / `http_proxy` (and `no_proxy`) are used through CONNECT tunnels.
 """
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import http.client
 import json
@@ -16,6 +18,7 @@ import ssl
 import threading
 import time
 import urllib.parse
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -105,11 +108,22 @@ class _Connections:
         if connection is not None:
             return connection, True
         scheme, host, port = key
-        if scheme == "https":
-            return http.client.HTTPSConnection(
-                host, port, timeout=timeout, context=self._tls
-            ), False
-        return http.client.HTTPConnection(host, port, timeout=timeout), False
+        proxy = _proxy_for(scheme, f"{host}:{port}")
+        address = (proxy.hostname or "", proxy.port or 80) if proxy else (host, port)
+        connection = (
+            http.client.HTTPSConnection(*address, timeout=timeout, context=self._tls)
+            if scheme == "https"
+            else http.client.HTTPConnection(*address, timeout=timeout)
+        )
+        if proxy:
+            headers = {}
+            if proxy.username:
+                user = urllib.parse.unquote(proxy.username)
+                password = urllib.parse.unquote(proxy.password or "")
+                token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+                headers["Proxy-Authorization"] = f"Basic {token}"
+            connection.set_tunnel(host, port, headers=headers)
+        return connection, False
 
     def give_back(self, key: tuple[str, str, int], connection: http.client.HTTPConnection) -> None:
         with self._lock:
@@ -348,6 +362,14 @@ class HubClient:
             connection.close()
         else:
             self._connections.give_back(key, connection)
+
+
+def _proxy_for(scheme: str, netloc: str) -> urllib.parse.SplitResult | None:
+    """The proxy the environment names for `scheme`, unless `no_proxy` exempts `netloc`."""
+    proxy = urllib.request.getproxies().get(scheme)
+    if not proxy or urllib.request.proxy_bypass(netloc):
+        return None
+    return urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
 
 
 def _quote_repo(model_id: str) -> str:
