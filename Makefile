@@ -10,7 +10,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 CDK := npx --no-install cdk
 
-.PHONY: synth test lint deploy diff diff-base diff-fixtures bench e2e mutation clean
+.PHONY: synth test lint deploy diff diff-base diff-fixtures bench bench-staging e2e mutation clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +37,7 @@ test: $(VENV)/.dev-deps node_modules/.package-lock.json
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not reliability"
 
 lint: $(VENV)/.dev-deps
 	$(BIN)/ruff check .
@@ -65,6 +65,10 @@ diff-fixtures: $(VENV)/.synth-deps node_modules/.package-lock.json
 
 bench: $(VENV)/.dev-deps
 	$(BIN)/python -m bench.generation_benchmark $(BENCH_ARGS)
+
+# Serial vs parallel staging of a generated 1 GiB file from a throttled local Hub (loopback only).
+bench-staging: $(VENV)/.dev-deps
+	$(BIN)/python -m bench.staging_benchmark $(BENCH_STAGING_ARGS)
 
 e2e: $(VENV)/.dev-deps
 	$(BIN)/python -m pytest -q tests/integration/e2e

@@ -53,16 +53,23 @@ def stage(
     budget: Any = None,
     token: str | None = None,
     model_id: str = MODEL_ID,
+    workers: int = 4,
+    **hub_options: Any,
 ) -> SnapshotResult:
-    return stage_snapshot(
-        s3=s3,
-        hub=HubClient(token=token, attempts=2, backoff_seconds=0),
-        model_id=model_id,
-        revision=revision,
-        models_root=S3Location(bucket=bucket, prefix="models/"),
-        budget=budget or Unlimited(),
-        part_size=PART_SIZE,
-    )
+    """Stage with `workers` parallel parts; `hub_options` override the Hub client's defaults
+    (here 2 attempts without backoff)."""
+    options = {"attempts": 2, "backoff_seconds": 0, **hub_options}
+    with HubClient(token=token, **options) as hub:
+        return stage_snapshot(
+            s3=s3,
+            hub=hub,
+            model_id=model_id,
+            revision=revision,
+            models_root=S3Location(bucket=bucket, prefix="models/"),
+            budget=budget or Unlimited(),
+            part_size=PART_SIZE,
+            workers=workers,
+        )
 
 
 def read(s3: Any, bucket: str, key: str) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from typing import Any
@@ -26,6 +27,7 @@ from tests.integration.model_staging.staging_fixtures import (
     repo_files,
     stage,
 )
+from tests.support.connect_proxy import running_connect_proxy
 from tests.support.fake_hub import FakeHub
 
 pytestmark = pytest.mark.integration
@@ -136,11 +138,14 @@ def test_resume_mid_file_after_the_budget_runs_out(fake_hub: FakeHub, s3: Any, b
     second = stage(s3, bucket)
 
     assert second.done
-    weight_ranges = [
-        request.headers["Range"]
-        for request in fake_hub.file_requests()
-        if request.path.startswith("/cdn/") and request.path.endswith("model.safetensors")
-    ]
+    weight_ranges = sorted(
+        (
+            request.headers["Range"]
+            for request in fake_hub.file_requests()
+            if request.path.startswith("/cdn/") and request.path.endswith("model.safetensors")
+        ),
+        key=lambda header: int(header.removeprefix("bytes=").split("-")[0]),
+    )
     size = len(files["model.safetensors"])
     expected = [
         f"bytes={start}-{min(start + PART_SIZE, size) - 1}"
@@ -160,8 +165,9 @@ def test_resume_after_the_hub_drops_connections(fake_hub: FakeHub, s3: Any, buck
     repo = fake_hub.add_repo(MODEL_ID, files)
     fake_hub.drop_file_requests_after = 2 + 2  # two small files, then two parts of the weights
 
+    # One part at a time, so that which request is dropped is deterministic.
     with pytest.raises(HubError, match=r"model\.safetensors bytes 131072-196607: failed after 2"):
-        stage(s3, bucket)
+        stage(s3, bucket, workers=1)
     assert prefix_of(repo.commit) + "manifest.json" not in keys(s3, bucket)
 
     fake_hub.drop_file_requests_after = None
@@ -356,3 +362,25 @@ def test_a_manifest_whose_files_vanished_is_repaired(
     assert prefix + "manifest.json" not in keys(s3, bucket)
     assert stage(s3, bucket).done
     assert read(s3, bucket, prefix + "tokenizer.json") == files["tokenizer.json"]
+
+
+def test_the_hub_is_reached_through_the_proxy_the_environment_names(
+    fake_hub: FakeHub, s3: Any, bucket: str, staging_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = repo_files()
+    repo = fake_hub.add_repo(MODEL_ID, files)
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    with running_connect_proxy() as proxy:
+        monkeypatch.setenv("http_proxy", proxy.url.replace("//", "//stager:s%40cret@"))
+        monkeypatch.setenv("no_proxy", staging_env.removeprefix("http://"))  # S3 goes direct
+
+        assert stage(s3, bucket).done
+
+    netlocs = {url.removeprefix("http://") for url in (fake_hub.url, fake_hub.cdn_url)}
+    assert {target for target, _ in proxy.tunnels} == netlocs
+    credentials = base64.b64encode(b"stager:s@cret").decode()
+    assert {authorization for _, authorization in proxy.tunnels} == {f"Basic {credentials}"}
+    assert (
+        read(s3, bucket, prefix_of(repo.commit) + "model.safetensors") == files["model.safetensors"]
+    )

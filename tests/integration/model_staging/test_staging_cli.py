@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -20,20 +21,30 @@ from tests.integration.model_staging.staging_fixtures import (
     repo_files,
 )
 from tests.support.fake_hub import FakeHub
+from tests.support.s3_fault_proxy import S3FaultProxy, running_s3_fault_proxy
 
 pytestmark = pytest.mark.integration
 
 
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
+def cli(*args: str, s3_endpoint: str | None = None) -> subprocess.CompletedProcess[str]:
     """Run the CLI with this process's environment (HF_ENDPOINT, AWS_ENDPOINT_URL, credentials)."""
+    env = dict(os.environ)
+    if s3_endpoint:
+        env["AWS_ENDPOINT_URL"] = s3_endpoint
     return subprocess.run(
         [sys.executable, "-m", "constructs_lib.model_staging", *args],
         capture_output=True,
         text=True,
         check=False,
-        env=dict(os.environ),
-        timeout=120,
+        env=env,
+        timeout=300,
     )
+
+
+@pytest.fixture
+def s3_proxy(staging_env: str) -> Iterator[S3FaultProxy]:
+    with running_s3_fault_proxy(staging_env) as proxy:
+        yield proxy
 
 
 def test_stage_end_to_end_then_nothing_to_do(fake_hub: FakeHub, s3: Any, bucket: str) -> None:
@@ -96,6 +107,44 @@ def test_unknown_revision_exits_1_with_the_reason(fake_hub: FakeHub, bucket: str
     )
 
 
+def test_an_s3_failure_is_one_line_without_a_traceback(
+    fake_hub: FakeHub, bucket: str, s3_proxy: S3FaultProxy
+) -> None:
+    fake_hub.add_repo(MODEL_ID, repo_files())
+    s3_proxy.inject("PutObject", status=403, code="AccessDenied", times=None)
+
+    result = cli(
+        "stage", "--model-id", MODEL_ID, "--s3-uri", f"s3://{bucket}/m/", s3_endpoint=s3_proxy.url
+    )
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: AWS: An error occurred (AccessDenied) when calling the PutObject operation: "
+        "injected by the test proxy into PutObject"
+    )
+
+
+@pytest.mark.reliability
+def test_s3_is_retried_as_often_as_in_the_lambda(
+    fake_hub: FakeHub, s3: Any, bucket: str, s3_proxy: S3FaultProxy
+) -> None:
+    """Six throttled answers in a row: boto3's default (5 attempts) gives up, staging's does not.
+
+    Slow (standard-mode backoff, about 30 s): `make reliability`.
+    """
+    repo = fake_hub.add_repo(MODEL_ID, repo_files())
+    fault = s3_proxy.inject("PutObject", status=503, code="SlowDown", times=6)
+
+    result = cli(
+        "stage", "--model-id", MODEL_ID, "--s3-uri", f"s3://{bucket}/m/", s3_endpoint=s3_proxy.url
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert fault.hits == 6
+    assert f"m/{MODEL_ID}/{repo.commit}/manifest.json" in keys(s3, bucket)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -112,6 +161,10 @@ def test_unknown_revision_exits_1_with_the_reason(fake_hub: FakeHub, bucket: str
         (
             ["stage", "--model-id", "a/b", "--s3-uri", "s3://b/", "--part-size-mib", "1"],
             "argument --part-size-mib: must be between 5 and 5120 (got 1)",
+        ),
+        (
+            ["stage", "--model-id", "a/b", "--s3-uri", "s3://b/", "--workers", "0"],
+            "argument --workers: must be between 1 and 32 (got 0)",
         ),
         ([], "the following arguments are required: command"),
     ],

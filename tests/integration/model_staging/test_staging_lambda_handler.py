@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,10 @@ import boto3
 import pytest
 
 from constructs_lib.model_staging.runtime.staging import lambda_handler
-from constructs_lib.model_staging.runtime.staging.hub import RevisionNotFoundError
+from constructs_lib.model_staging.runtime.staging.hub import (
+    HubDeadlineError,
+    RevisionNotFoundError,
+)
 from tests.integration.model_staging.staging_fixtures import (
     INFERENCE_FILES,
     MODEL_ID,
@@ -21,7 +25,7 @@ from tests.integration.model_staging.staging_fixtures import (
     read,
     repo_files,
 )
-from tests.support.fake_hub import FakeHub
+from tests.support.fake_hub import FakeHub, Fault
 
 pytestmark = pytest.mark.integration
 
@@ -38,6 +42,16 @@ class LambdaContext:
 
 
 FULL_RUN = LambdaContext(900)
+
+
+class CountdownContext:
+    """A Lambda context whose remaining time runs down with the clock, as Lambda's does."""
+
+    def __init__(self, remaining_seconds: float) -> None:
+        self._end = time.monotonic() + remaining_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._end - time.monotonic()) * 1000))
 
 
 def code_zip() -> bytes:
@@ -163,6 +177,49 @@ def test_a_run_out_of_time_reports_not_done(fake_hub: FakeHub, s3: Any, bucket: 
 
     assert lambda_handler.is_complete({**event, **answer}, no_time) == {"IsComplete": False}
     assert keys(s3, bucket) == []
+
+
+@pytest.fixture
+def short_margins(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Margins scaled down with the remaining time, so that a run of seconds shows the limits."""
+    monkeypatch.setattr(lambda_handler, "SAFETY_MARGIN_SECONDS", 3.0)
+    monkeypatch.setattr(lambda_handler, "HUB_MARGIN_SECONDS", 1.0)
+
+
+def test_a_stalled_download_ends_before_the_lambda_times_out(
+    fake_hub: FakeHub, s3: Any, bucket: str, short_margins: None
+) -> None:
+    files = repo_files()
+    repo = fake_hub.add_repo(MODEL_ID, files)
+    stall = fake_hub.inject(Fault("stall", path="model.safetensors", times=None, seconds=60))
+    event = snapshot_event(bucket)
+    event = {**event, **lambda_handler.on_event(event, FULL_RUN)}
+
+    began = time.monotonic()
+    assert lambda_handler.is_complete(event, CountdownContext(6)) == {"IsComplete": False}
+    assert time.monotonic() - began < 6
+    prefix = f"models/{MODEL_ID}/{repo.commit}/"
+    staged_first = {"config.json", "generation_config.json"}
+    assert set(keys(s3, bucket)) == {prefix + name for name in staged_first}
+
+    stall.times = stall.hits  # the Hub recovers
+    fake_hub.requests.clear()
+    assert lambda_handler.is_complete(event, FULL_RUN) == {"IsComplete": True}
+    fetched = {request.path.rsplit("/", 1)[1] for request in fake_hub.file_requests()}
+    assert fetched == set(INFERENCE_FILES) - staged_first
+    assert read(s3, bucket, prefix + "model.safetensors") == files["model.safetensors"]
+
+
+def test_on_event_gives_up_on_a_stalled_hub_before_the_lambda_times_out(
+    fake_hub: FakeHub, s3: Any, bucket: str, short_margins: None
+) -> None:
+    fake_hub.add_repo(MODEL_ID, repo_files())
+    fake_hub.inject(Fault("stall", path="/api/models/", times=None, seconds=60))
+
+    began = time.monotonic()
+    with pytest.raises(HubDeadlineError, match=r"at revision main: out of time"):
+        lambda_handler.on_event(snapshot_event(bucket), CountdownContext(4))
+    assert time.monotonic() - began < 4
 
 
 def test_unknown_revision_fails_on_event(fake_hub: FakeHub, s3: Any, bucket: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 
@@ -11,6 +12,9 @@ class Unlimited:
 
     def exhausted(self) -> bool:
         return False
+
+    def remaining(self) -> float:
+        return math.inf
 
 
 class Deadline:
@@ -23,7 +27,11 @@ class Deadline:
     def exhausted(self) -> bool:
         return self._clock() >= self._end
 
+    def remaining(self) -> float:
+        """Seconds left, never negative."""
+        return max(0.0, self._end - self._clock())
+
 
 # `exhausted()` is True when no further unit of work (one part, one file, one read-back chunk)
-# may start.
+# may start; `remaining()` bounds the work already started (a Hub request and its retries).
 Budget = Unlimited | Deadline

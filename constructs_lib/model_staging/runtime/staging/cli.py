@@ -14,15 +14,18 @@ import sys
 from collections.abc import Sequence
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 
 from .budget import Unlimited
 from .hub import HubClient, HubError
 from .hub_token import read_hub_token
+from .s3_client import s3_client
 from .s3_location import S3Location
 from .snapshot import DEFAULT_PART_SIZE, stage_snapshot, validate_model_id
-from .transfer import MIN_PART_SIZE
+from .transfer import DEFAULT_WORKERS, MIN_PART_SIZE
 
 MIB = 1024 * 1024
+MAX_WORKERS = 32
 
 
 def _model_id(value: str) -> str:
@@ -53,6 +56,16 @@ def _part_size_mib(value: str) -> int:
     return mib * MIB
 
 
+def _workers(value: str) -> int:
+    try:
+        workers = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer (got {value!r})") from None
+    if not 1 <= workers <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_WORKERS} (got {workers})")
+    return workers
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m constructs_lib.model_staging",
@@ -76,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_PART_SIZE,
         help=f"multipart part size held in memory (default {DEFAULT_PART_SIZE // MIB})",
     )
+    stage.add_argument(
+        "--workers",
+        type=_workers,
+        default=DEFAULT_WORKERS,
+        help=f"parts transferred at once, each held in memory (default {DEFAULT_WORKERS})",
+    )
     return parser
 
 
@@ -89,17 +108,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.token_secret
             else None
         )
-        result = stage_snapshot(
-            s3=boto3.client("s3"),
-            hub=HubClient(token=token),
-            model_id=args.model_id,
-            revision=args.revision,
-            models_root=args.s3_uri,
-            budget=Unlimited(),
-            part_size=args.part_size_mib,
-        )
+        with HubClient(token=token) as hub:
+            result = stage_snapshot(
+                s3=s3_client(workers=args.workers),
+                hub=hub,
+                model_id=args.model_id,
+                revision=args.revision,
+                models_root=args.s3_uri,
+                budget=Unlimited(),
+                part_size=args.part_size_mib,
+                workers=args.workers,
+            )
+    except (ClientError, BotoCoreError) as error:
+        print(f"error: AWS: {_one_line(error)}", file=sys.stderr)
+        return 1
     except (HubError, ValueError, RuntimeError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {_one_line(error)}", file=sys.stderr)
         return 1
     stats = result.stats
     print(
@@ -108,3 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"already staged, {stats.bytes_from_hub} bytes from the Hub"
     )
     return 0
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())

@@ -12,18 +12,25 @@ class VerificationError(RuntimeError):
 
 
 class ContentDigest:
-    """Incremental sha256 plus, for non-LFS files, the git blob sha1 of the same bytes."""
+    """Incremental sha256 plus, for non-LFS files, the git blob sha1 of the same bytes.
+
+    An LFS file's blob id is that of its pointer file, so its content's sha1 is not computed
+    (it would cost as much CPU as the sha256, for nothing).
+    """
 
     def __init__(self, file: HubFile) -> None:
         self._file = file
         self._sha256 = hashlib.sha256()
-        self._git_blob = hashlib.sha1(usedforsecurity=False)
-        self._git_blob.update(f"blob {file.size}\0".encode())
+        self._git_blob = None
+        if file.blob_id:
+            self._git_blob = hashlib.sha1(usedforsecurity=False)
+            self._git_blob.update(f"blob {file.size}\0".encode())
         self.length = 0
 
     def update(self, chunk: bytes) -> None:
         self._sha256.update(chunk)
-        self._git_blob.update(chunk)
+        if self._git_blob is not None:
+            self._git_blob.update(chunk)
         self.length += len(chunk)
 
     def verify(self) -> str:
@@ -38,7 +45,7 @@ class ContentDigest:
             raise VerificationError(
                 f"{file.path}: sha256 mismatch: got {sha256}, the Hub lists {file.sha256}"
             )
-        if file.blob_id and self._git_blob.hexdigest() != file.blob_id:
+        if self._git_blob is not None and self._git_blob.hexdigest() != file.blob_id:
             raise VerificationError(
                 f"{file.path}: git blob id mismatch: got {self._git_blob.hexdigest()}, "
                 f"the Hub lists {file.blob_id}"

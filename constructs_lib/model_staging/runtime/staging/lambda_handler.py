@@ -11,7 +11,6 @@ import os
 from typing import Any
 
 import boto3
-from botocore.config import Config
 
 from .budget import Deadline
 from .hub import HubClient
@@ -25,20 +24,24 @@ from .package import (
     snapshot_weights,
     user_weights,
 )
+from .s3_client import s3_client
 from .s3_location import S3Location
 from .snapshot import snapshot_location, stage_snapshot
 
 SNAPSHOT_RESOURCE = "Custom::ModelSnapshot"
 PACKAGE_RESOURCE = "Custom::ModelPackage"
-# Stop this long before Lambda's own timeout: one part (or one part copy) must still fit.
+# No part (or part copy) starts later than this before Lambda's own timeout.
 SAFETY_MARGIN_SECONDS = 120.0
+# Hub requests already started are cut off this long before Lambda's timeout (the work done so far
+# stays in S3 and the next poll resumes): enough to upload a finished part and return.
+HUB_MARGIN_SECONDS = 20.0
 
 logging.getLogger().setLevel(os.environ.get("LOG_LEVEL", "INFO"))
 LOG = logging.getLogger(__name__)
 
 
-def _s3() -> Any:
-    return boto3.client("s3", config=Config(retries={"max_attempts": 10, "mode": "standard"}))
+def _remaining_seconds(context: Any) -> float:
+    return context.get_remaining_time_in_millis() / 1000
 
 
 def _required(properties: dict[str, Any], name: str) -> str:
@@ -48,10 +51,11 @@ def _required(properties: dict[str, Any], name: str) -> str:
     return value
 
 
-def _hub(properties: dict[str, Any]) -> HubClient:
+def _hub(properties: dict[str, Any], context: Any) -> HubClient:
     secret_name = properties.get("HubTokenSecretName") or None
     token = read_hub_token(boto3.client("secretsmanager"), secret_name) if secret_name else None
-    return HubClient(token=token)
+    deadline = Deadline(_remaining_seconds(context) - HUB_MARGIN_SECONDS)
+    return HubClient(token=token, deadline=deadline)
 
 
 def _root(properties: dict[str, Any]) -> S3Location:
@@ -91,13 +95,14 @@ def on_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return {"PhysicalResourceId": event["PhysicalResourceId"]}
     if resource == SNAPSHOT_RESOURCE:
         model_id = _required(properties, "ModelId")
-        info = _hub(properties).revision_info(model_id, _required(properties, "Revision"))
+        with _hub(properties, context) as hub:
+            info = hub.revision_info(model_id, _required(properties, "Revision"))
         location = snapshot_location(_root(properties), model_id, info.commit)
         return {
             "PhysicalResourceId": location.uri,
             "Data": {"Commit": info.commit, "SnapshotUri": location.uri},
         }
-    location, weights = _package(_s3(), properties)
+    location, weights = _package(s3_client(), properties)
     return {
         "PhysicalResourceId": location.uri,
         "Data": {"Commit": weights.version, "ModelDataUrl": location.uri},
@@ -107,20 +112,21 @@ def on_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def is_complete(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request, resource = event["RequestType"], event["ResourceType"]
     properties = event["ResourceProperties"]
-    budget = Deadline(context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN_SECONDS)
-    s3 = _s3()
+    budget = Deadline(_remaining_seconds(context) - SAFETY_MARGIN_SECONDS)
+    s3 = s3_client()
     if resource == SNAPSHOT_RESOURCE:
         if request == "Delete":
             return {"IsComplete": True}  # models/ is an immutable cache shared by redeploys
-        result = stage_snapshot(
-            s3=s3,
-            hub=_hub(properties),
-            model_id=_required(properties, "ModelId"),
-            revision=event["Data"]["Commit"],
-            requested_revision=_required(properties, "Revision"),
-            models_root=_root(properties),
-            budget=budget,
-        )
+        with _hub(properties, context) as hub:
+            result = stage_snapshot(
+                s3=s3,
+                hub=hub,
+                model_id=_required(properties, "ModelId"),
+                revision=event["Data"]["Commit"],
+                requested_revision=_required(properties, "Revision"),
+                models_root=_root(properties),
+                budget=budget,
+            )
         LOG.info(
             "copied %d files, %d bytes from the Hub",
             result.stats.files_copied,

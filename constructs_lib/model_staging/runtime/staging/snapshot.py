@@ -18,7 +18,7 @@ from .budget import Budget
 from .hub import HubClient
 from .s3_location import S3Location
 from .selection import select_inference_files
-from .transfer import FileStager, TransferStats, is_missing
+from .transfer import DEFAULT_WORKERS, FileStager, TransferStats, is_missing
 
 LOG = logging.getLogger(__name__)
 MANIFEST_NAME = "manifest.json"
@@ -81,6 +81,7 @@ def stage_snapshot(
     models_root: S3Location,
     budget: Budget,
     part_size: int = DEFAULT_PART_SIZE,
+    workers: int = DEFAULT_WORKERS,
     requested_revision: str | None = None,
 ) -> SnapshotResult:
     """Stage what inference needs; `done` is False when the budget ran out first (call again).
@@ -108,6 +109,7 @@ def stage_snapshot(
         destination=location,
         budget=budget,
         part_size=part_size,
+        workers=workers,
     )
     entries = []
     for file in files:

@@ -1,15 +1,20 @@
 """Copy one Hub file into S3: streamed by ranged GETs into a resumable multipart upload.
 
-Nothing goes through local disk: each part is held in memory only while it is uploaded. Progress
-lives in S3 itself (the open multipart upload and its parts), so a run that stops when its budget
-runs out continues where it stopped. A staged object is trusted only when it carries the
-`staging-verified-sha256` tag, which is set after its size and digest were checked.
+Nothing goes through local disk. Parts are fetched and uploaded by `workers` threads at once, and
+hashed in file order through a reorder window: part n+workers is not started before part n was
+hashed, so at most `workers` parts are in memory. Progress lives in S3 itself (the open multipart
+upload and its parts), so a run that stops when its budget runs out continues where it stopped;
+a resumed upload is verified by reading the object back (hash state does not survive a run).
+A staged object is trusted only when it carries the `staging-verified-sha256` tag, which is set
+after its size and digest were checked.
 """
 
 from __future__ import annotations
 
 import logging
 import urllib.parse
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +22,7 @@ from botocore.exceptions import ClientError
 
 from .budget import Budget
 from .digests import ContentDigest, VerificationError
-from .hub import HubClient
+from .hub import HubClient, HubDeadlineError
 from .s3_location import S3Location
 from .selection import HubFile
 
@@ -25,6 +30,7 @@ LOG = logging.getLogger(__name__)
 VERIFIED_TAG = "staging-verified-sha256"
 SHA256_METADATA = "sha256"
 MIN_PART_SIZE = 5 * 1024 * 1024
+DEFAULT_WORKERS = 8
 _READ_BACK_CHUNK = 8 * 1024 * 1024
 
 
@@ -57,7 +63,11 @@ class FileStager:
         destination: S3Location,
         budget: Budget,
         part_size: int,
+        workers: int = DEFAULT_WORKERS,
     ) -> None:
+        if workers < 1:
+            raise ValueError(f"workers: must be at least 1 (got {workers})")
+        self._workers = workers
         self._s3 = s3
         self._hub = hub
         self._model_id = model_id
@@ -80,8 +90,8 @@ class FileStager:
                 sha256 = self._multipart(key, file)
             else:
                 sha256 = self._single(key, file)
-        except _OutOfBudget as stop:
-            LOG.info("%s", stop)
+        except (_OutOfBudget, HubDeadlineError) as stop:
+            LOG.info("%s; continuing next run", stop)
             return None
         self.stats.files_copied += 1
         self.stats.copied.append(file.path)
@@ -89,7 +99,7 @@ class FileStager:
 
     def _check_budget(self, file: HubFile, where: str) -> None:
         if self._budget.exhausted():
-            raise _OutOfBudget(f"{file.path}: time budget exhausted {where}; continuing next run")
+            raise _OutOfBudget(f"{file.path}: time budget exhausted {where}")
 
     def _existing_sha256(self, key: str, file: HubFile) -> str | None:
         """The sha256 of an already staged and verified object; None if it must be (re)staged."""
@@ -132,48 +142,114 @@ class FileStager:
         return sha256
 
     def _multipart(self, key: str, file: HubFile) -> str:
-        bucket = self._destination.bucket
         upload_id, parts = self._resumable_upload(key, file)
         offset = sum(part["Size"] for part in parts)
-        resumed = offset > 0
-        digest = None if resumed else ContentDigest(file)
-        if resumed:
+        if offset == file.size:
+            # Every part is in S3: an earlier run failed to complete the upload (or stopped first).
+            LOG.info("%s: all %d parts already uploaded; completing", file.path, len(parts))
+            self._complete(key, upload_id, parts)
+            return self._read_back(key, file)
+        digest = None if offset else ContentDigest(file)
+        if offset:
             LOG.info("%s: resuming at byte %d of %d", file.path, offset, file.size)
-        while offset < file.size:
-            self._check_budget(file, f"at byte {offset} of {file.size}")
-            end = min(offset + self._part_size, file.size) - 1
-            data = self._hub.download(
-                self._model_id, self._commit, file.path, start=offset, end=end, file_size=file.size
+        self._transfer_parts(key, file, upload_id, parts, digest)
+        if digest is None:
+            self._complete(key, upload_id, parts)
+            return self._read_back(key, file)
+        try:
+            sha256 = digest.verify()
+        except VerificationError:
+            self._s3.abort_multipart_upload(
+                Bucket=self._destination.bucket, Key=key, UploadId=upload_id
             )
-            self.stats.bytes_from_hub += len(data)
-            if digest is not None:
-                digest.update(data)
-            number = len(parts) + 1
-            etag = self._s3.upload_part(
-                Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data
-            )["ETag"]
-            parts.append({"PartNumber": number, "ETag": etag, "Size": len(data)})
-            offset = end + 1
-        sha256 = None
-        if digest is not None:
+            raise
+        self._complete(key, upload_id, parts)
+        self._tag_verified(key, sha256)
+        LOG.info("%s: copied %d bytes in %d parts", file.path, file.size, len(parts))
+        return sha256
+
+    def _transfer_parts(
+        self,
+        key: str,
+        file: HubFile,
+        upload_id: str,
+        parts: list[dict[str, Any]],
+        digest: ContentDigest | None,
+    ) -> None:
+        """Fetch and upload the parts after `parts`, `workers` at a time, appending them in order.
+
+        The window is the reorder buffer: parts leave it, and are hashed, in file order only; a
+        part that finished early waits there, and a new part starts only when one left.
+        """
+        offset = sum(part["Size"] for part in parts)
+        number = len(parts) + 1
+        window: deque[Future[dict[str, Any]]] = deque()
+        with ThreadPoolExecutor(max_workers=self._workers) as pool:
             try:
-                sha256 = digest.verify()
-            except VerificationError:
-                self._s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+                while offset < file.size or window:
+                    while offset < file.size and len(window) < self._workers:
+                        if self._budget.exhausted():
+                            break
+                        end = min(offset + self._part_size, file.size) - 1
+                        window.append(
+                            pool.submit(
+                                self._transfer_part,
+                                key,
+                                file,
+                                upload_id,
+                                (number, offset, end),
+                                keep=digest is not None,
+                            )
+                        )
+                        number += 1
+                        offset = end + 1
+                    if not window:
+                        raise _OutOfBudget(
+                            f"{file.path}: time budget exhausted at byte {offset} of {file.size}"
+                        )
+                    part = window.popleft().result()
+                    data = part.pop("Data")
+                    if digest is not None:
+                        digest.update(data)
+                    del data
+                    self.stats.bytes_from_hub += part["Size"]
+                    parts.append(part)
+            except BaseException:
+                for pending in window:
+                    pending.cancel()
                 raise
+
+    def _transfer_part(
+        self, key: str, file: HubFile, upload_id: str, span: tuple[int, int, int], *, keep: bool
+    ) -> dict[str, Any]:
+        """One part from the Hub into the upload (a worker thread); its bytes if `keep`."""
+        number, start, end = span
+        data = self._hub.download(
+            self._model_id, self._commit, file.path, start=start, end=end, file_size=file.size
+        )
+        etag = self._s3.upload_part(
+            Bucket=self._destination.bucket,
+            Key=key,
+            UploadId=upload_id,
+            PartNumber=number,
+            Body=data,
+        )["ETag"]
+        return {
+            "PartNumber": number,
+            "ETag": etag,
+            "Size": len(data),
+            "Data": data if keep else b"",
+        }
+
+    def _complete(self, key: str, upload_id: str, parts: list[dict[str, Any]]) -> None:
         self._s3.complete_multipart_upload(
-            Bucket=bucket,
+            Bucket=self._destination.bucket,
             Key=key,
             UploadId=upload_id,
             MultipartUpload={
                 "Parts": [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in parts]
             },
         )
-        if sha256 is None:
-            return self._read_back(key, file)
-        self._tag_verified(key, sha256)
-        LOG.info("%s: copied %d bytes in %d parts", file.path, file.size, len(parts))
-        return sha256
 
     def _resumable_upload(self, key: str, file: HubFile) -> tuple[str, list[dict[str, Any]]]:
         """The newest open upload of `key` with its leading run of parts, or a new upload.
@@ -190,7 +266,7 @@ class FileStager:
         if uploads:
             upload_id = uploads[0]["UploadId"]
             parts = self._leading_parts(key, upload_id)
-            if sum(part["Size"] for part in parts) < file.size:
+            if sum(part["Size"] for part in parts) <= file.size:
                 return upload_id, parts
             self._s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
         created = self._s3.create_multipart_upload(
@@ -208,7 +284,8 @@ class FileStager:
         ]
 
     def _leading_parts(self, key: str, upload_id: str) -> list[dict[str, Any]]:
-        """Parts 1..n without a gap; later parts are overwritten as the upload continues."""
+        """Parts 1..n without a gap; later parts (a parallel run that stopped) are overwritten as
+        the upload continues."""
         paginator = self._s3.get_paginator("list_parts")
         listed = {
             part["PartNumber"]: part
@@ -245,7 +322,7 @@ class FileStager:
             self._s3.delete_object(Bucket=bucket, Key=key)
             raise
         self._tag_verified(key, sha256)
-        LOG.info("%s: verified after resuming (%d bytes)", file.path, file.size)
+        LOG.info("%s: verified by reading it back (%d bytes)", file.path, file.size)
         return sha256
 
     def _tag_verified(self, key: str, sha256: str) -> None:

@@ -50,12 +50,17 @@ def test_deadline_runs_out_on_its_clock() -> None:
     now = [100.0]
     deadline = Deadline(30, clock=lambda: now[0])
     assert not deadline.exhausted()
+    assert deadline.remaining() == 30
     now[0] = 129.9
     assert not deadline.exhausted()
+    assert deadline.remaining() == pytest.approx(0.1)
     now[0] = 130.0
     assert deadline.exhausted()
+    now[0] = 140.0
+    assert deadline.remaining() == 0
     assert Deadline(-5).exhausted()
     assert not Unlimited().exhausted()
+    assert Unlimited().remaining() == float("inf")
 
 
 class SecretsManager:
