@@ -36,13 +36,13 @@ def part_requests(hub: FakeHub) -> dict[int, RecordedRequest]:
 def test_parts_are_fetched_at_the_same_time(fake_hub: FakeHub, s3: Any, bucket: str) -> None:
     files = repo_files()
     fake_hub.add_repo(MODEL_ID, files)
-    fake_hub.bytes_per_second = 4 * PART_SIZE  # a part takes 0.25 s on one connection
+    fake_hub.bytes_per_second = PART_SIZE  # a part takes 1 s on one connection
 
     assert stage(s3, bucket, workers=4).done
 
     starts = sorted(request.at for request in part_requests(fake_hub).values())
     assert len(starts) == PARTS
-    assert starts[3] - starts[0] < 0.15  # four parts began before the first could finish
+    assert starts[3] - starts[0] < 0.6  # four parts began before the first could finish
 
 
 def test_parts_reuse_kept_alive_connections(fake_hub: FakeHub, s3: Any, bucket: str) -> None:
@@ -70,7 +70,7 @@ def test_a_slow_first_part_holds_the_window_and_the_digest_stays_in_order(
 
     assert result.done
     first = part_requests(fake_hub)
-    assert first[PART_SIZE].at - first[0].at < 0.5
+    assert first[PART_SIZE].at - first[0].at < 1.0
     assert first[2 * PART_SIZE].at - first[0].at > 1.4
     weights_key = result.location.key(WEIGHTS)
     assert read(s3, bucket, weights_key) == files[WEIGHTS]
