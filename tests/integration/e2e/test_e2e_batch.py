@@ -222,3 +222,41 @@ def test_batch_all_done_exits_0(aws_environment, cli_env, tmp_path):
         "short-0001.wav",
         "short-0003.flac",
     ]
+
+
+def test_batch_ctrl_c_prints_the_summary_and_a_rerun_finishes(aws_environment, cli_env, tmp_path):
+    prompts = tmp_path / "short.jsonl"
+    prompts.write_text(
+        "".join(
+            json.dumps({"prompt": f"calm piano {n}", "duration": 0.2, "seed": n}) + "\n"
+            for n in range(1, 13)
+        )
+    )
+    clips = tmp_path / "out"
+    command = [*_batch_command(prompts, clips), "--parallel", "2"]
+    process = subprocess.Popen(
+        command, env=cli_env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
+        while not list(clips.glob("short-*.wav")) and time.monotonic() < deadline:
+            assert process.poll() is None, process.communicate()
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    assert "interrupted with" in out and "run the same command again" in out
+    assert [path for path in clips.iterdir() if path.name.endswith(".part")] == []
+
+    rerun = subprocess.run(
+        command, env=cli_env, cwd=tmp_path, capture_output=True, text=True,
+        timeout=RUN_TIMEOUT_SECONDS,
+    )  # fmt: skip
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert len(list(clips.glob("short-*.wav"))) == 12
