@@ -300,6 +300,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AWS_ERRORS as error:
         context = AwsContext.resolve(_target_name(args), region=args.region, profile=args.profile)
         return _fail(EXIT_FAILED, explain(error, context))
+    except OSError as error:
+        where = f" {error.filename}" if error.filename else ""
+        return _fail(EXIT_FAILED, f"cannot write{where}: {error.strerror or error}")
     except KeyboardInterrupt:
         return _fail(EXIT_INTERRUPTED, "interrupted; nothing was left half-written")
 

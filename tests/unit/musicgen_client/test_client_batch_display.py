@@ -74,3 +74,19 @@ def test_clip_names_follow_line_format_and_prompt_count():
     two = GenerationRequest(prompts=("a", "b"))
     assert clip_file_names("prompts", 7, 4, one) == ["prompts-0007.flac"]
     assert clip_file_names("prompts", 12, 5, two) == ["prompts-00012-0.wav", "prompts-00012-1.wav"]
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_on_a_terminal_the_bar_is_rewritten_in_place():
+    stream = _Terminal()
+    display = BatchProgressDisplay(stream)
+    display(BatchProgress(2, 0, 0, 0, 1, 1, 0.0, None))
+    display(BatchProgress(2, 1, 0, 0, 1, 0, 1.0, 1.0))
+    display.finish()
+    text = stream.getvalue()
+    assert text.count("\r\033[K") == 2
+    assert text.endswith("ETA 1s\n") and text.count("\n") == 1

@@ -121,3 +121,14 @@ def test_generate_help_shows_each_default(flag, default):
     (action,) = [action for action in generate._actions if flag in action.option_strings]
     assert default in action.help
     assert default in " ".join(generate.format_help().split())
+
+
+def test_an_unwritable_output_folder_is_one_line(capsys, tmp_path, aws_stub):
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text('{"prompt": "calm piano"}\n')
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("not a folder")
+    code, err = _run(capsys, "batch", str(prompts), "-o", f"{blocker}/clips/", *EXPLICIT)
+    assert code == 1
+    assert err == f"musicgen: error: cannot write {blocker}/clips: Not a directory\n"
+    assert aws_stub.requests == []
