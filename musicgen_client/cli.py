@@ -98,7 +98,7 @@ def _add_generate_command(commands: Any) -> None:
     request.add_argument(
         "--duration",
         type=_number,
-        help=f"seconds of audio per prompt, > 0 and <= the endpoint's MaxDurationSeconds "
+        help="seconds of audio per prompt, > 0 and <= the endpoint's MaxDurationSeconds "
         f"(default {defaults['duration']:g})",
     )
     request.add_argument(
