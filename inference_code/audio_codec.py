@@ -25,8 +25,10 @@ def decode_audio(
     try:
         audio, source_rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, TypeError) as error:
+        # str() of a LibsndfileError names the buffer (`<_io.BytesIO object at 0x…>`): drop it.
+        reason = error.error_string if isinstance(error, soundfile.LibsndfileError) else error
         raise RequestValidationError(
-            field, "must be a base64-encoded WAV or FLAC file", f"undecodable audio: {error}"
+            field, "must be a base64-encoded WAV or FLAC file", f"undecodable audio: {reason}"
         ) from None
     seconds = audio.shape[0] / source_rate
     if audio.shape[0] == 0:

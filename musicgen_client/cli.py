@@ -1,22 +1,34 @@
-"""`musicgen`: generate music on the async endpoint from the command line, or fetch a result later.
+"""`musicgen`: generate music on the async endpoint from the command line, fetch a result later,
+or run a batch.
 
-Exit codes: 0 success; 1 the endpoint reported a failure (its message is printed) or AWS refused a
-call; 2 bad arguments or an invalid request (nothing was uploaded); 3 the request expired in the
-queue; 4 no result yet (wait timed out, or `fetch` too early); 130 interrupted.
+Exit codes: 0 success; 1 the endpoint reported a failure (its message is printed), AWS refused a
+call, or a batch line failed; 2 bad arguments or an invalid request (nothing was uploaded); 3 the
+request expired in the queue; 4 no result yet (wait timed out, `fetch` too early, or a batch
+stopped with lines unfinished); 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError
 
-from inference_code.request_schema import FORMATS, NORMALIZATIONS, RequestValidationError
+from inference_code.request_schema import (
+    FORMATS,
+    NORMALIZATIONS,
+    GenerationRequest,
+    RequestValidationError,
+)
+from musicgen_client.audio_info import sniff_format
+from musicgen_client.aws_errors import AWS_ERRORS, AwsContext, explain
+from musicgen_client.batch import DEFAULT_PARALLEL, MAX_PARALLEL, BatchRun
+from musicgen_client.batch_display import BatchProgressDisplay, format_summary
+from musicgen_client.batch_file import BatchFileError, read_batch_file
 from musicgen_client.client import (
     DEFAULT_INVOCATION_TIMEOUT_SECONDS,
     DEFAULT_REQUEST_TTL_SECONDS,
@@ -32,7 +44,14 @@ from musicgen_client.errors import (
     ResultNotReadyError,
     WaitTimeoutError,
 )
-from musicgen_client.output_files import clip_paths, is_folder_target, write_atomically
+from musicgen_client.locations import check_inference_id, inference_id_from_location
+from musicgen_client.output_files import (
+    check_clip_suffix,
+    check_file_suffix,
+    clip_paths,
+    is_folder_target,
+    write_atomically,
+)
 from musicgen_client.request import build_request, validate_request
 from musicgen_client.results import GenerationResult
 from musicgen_client.stack_outputs import stack_name_for
@@ -45,6 +64,12 @@ EXIT_EXPIRED = 3
 EXIT_NOT_READY = 4
 EXIT_INTERRUPTED = 130
 DEFAULT_WAIT_TIMEOUT_SECONDS = 1800.0
+# The handler's own defaults, shown in --help so nobody has to guess what an omitted flag means.
+REQUEST_DEFAULTS: dict[str, Any] = {
+    spec.name: spec.default
+    for spec in dataclasses.fields(GenerationRequest)
+    if spec.default is not dataclasses.MISSING
+}
 
 
 class UsageError(Exception):
@@ -58,36 +83,69 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=__doc__.split("\n\n", 1)[1] if __doc__ else None,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_generate_command(commands)
+    _add_fetch_command(commands)
+    _add_batch_command(commands)
+    return parser
 
+
+def _add_generate_command(commands: Any) -> None:
     generate = commands.add_parser("generate", help="submit prompts and write the audio")
     generate.add_argument("prompts", nargs="+", metavar="PROMPT", help="text prompt(s), 1 to 8")
-    _add_target_arguments(generate)
-    request = generate.add_argument_group("request (defaults: the endpoint's)")
-    request.add_argument("--duration", type=float, help="seconds of audio per prompt")
-    request.add_argument("--seed", type=int, help="0 <= seed < 2^32; same seed, same audio")
-    request.add_argument("--guidance-scale", type=float, help=">= 1 (1 turns guidance off)")
-    request.add_argument("--temperature", type=float, help="> 0")
-    request.add_argument("--top-k", type=int, help=">= 0")
-    request.add_argument("--top-p", type=float, help="0 <= p <= 1 (0 = off)")
+    _add_target_arguments(generate, submits=True)
+    defaults = REQUEST_DEFAULTS
+    request = generate.add_argument_group("request (omitted: the handler's default, shown)")
     request.add_argument(
-        "--no-sample", dest="do_sample", action="store_const", const=False, help="greedy decoding"
+        "--duration",
+        type=_number,
+        help="seconds of audio per prompt, > 0 and <= the endpoint's MaxDurationSeconds "
+        f"(default {defaults['duration']:g})",
     )
     request.add_argument(
-        "--format", choices=FORMATS, help="audio format (default: from -o's suffix, else wav)"
+        "--seed", type=int, help="0 <= seed < 2^32; same seed, same audio (default: drawn)"
     )
-    request.add_argument("--normalize", choices=NORMALIZATIONS, help="loudness normalisation")
+    request.add_argument(
+        "--guidance-scale",
+        type=float,
+        help=f">= 1, 1 turns guidance off (default {defaults['guidance_scale']:g})",
+    )
+    request.add_argument(
+        "--temperature", type=float, help=f"> 0 (default {defaults['temperature']:g})"
+    )
+    request.add_argument("--top-k", type=int, help=f">= 0 (default {defaults['top_k']})")
+    request.add_argument(
+        "--top-p", type=float, help=f"0 <= p <= 1, 0 = off (default {defaults['top_p']:g})"
+    )
+    request.add_argument(
+        "--no-sample",
+        dest="do_sample",
+        action="store_const",
+        const=False,
+        help="greedy decoding (default: sampling)",
+    )
+    request.add_argument(
+        "--format",
+        choices=FORMATS,
+        help=f"audio format (default: -o's suffix, else {defaults['format']})",
+    )
+    request.add_argument(
+        "--normalize",
+        choices=NORMALIZATIONS,
+        help=f"loudness normalisation (default {defaults['normalize']})",
+    )
     request.add_argument("--melody", type=Path, help="WAV/FLAC melody to follow (melody models)")
     request.add_argument("--audio-prompt", type=Path, help="WAV/FLAC audio to continue")
     generate.add_argument(
         "-o",
         "--output",
-        help="file (several prompts: FILE-0, FILE-1, ...) or folder/ to write into",
+        help="FILE.wav or FILE.flac (several prompts: FILE-0.wav, ...) or folder/ to write "
+        "into (default: the current folder, files named after the inference id)",
     )
     generate.add_argument(
         "--notify",
         choices=("poll", "sqs"),
         default="poll",
-        help="wait by polling S3 (default) or through a temporary SQS queue on the topics",
+        help="wait by polling S3, or through a temporary SQS queue on the topics (default poll)",
     )
     generate.add_argument(
         "--no-wait", action="store_true", help="print the inference id and locations, then exit"
@@ -98,47 +156,102 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_WAIT_TIMEOUT_SECONDS,
         help=f"seconds to wait for the result (default {DEFAULT_WAIT_TIMEOUT_SECONDS:g})",
     )
-    generate.add_argument("--inference-id", help="your own id (letters, digits, . _ -; <= 64)")
     generate.add_argument(
-        "--invocation-timeout",
-        type=int,
-        default=DEFAULT_INVOCATION_TIMEOUT_SECONDS,
-        help="seconds the endpoint may spend on the request (1-3600)",
+        "--inference-id",
+        help="your own id (letters, digits, . _ -; <= 64); default: a new unique id",
     )
     generate.add_argument(
-        "--request-ttl",
-        type=int,
-        default=DEFAULT_REQUEST_TTL_SECONDS,
-        help="seconds the request may wait in the queue (60-21600)",
+        "--overwrite",
+        action="store_true",
+        help="with --inference-id: delete that id's earlier output or failure instead of refusing",
     )
+    _add_invocation_arguments(generate)
     generate.add_argument("--quiet", action="store_true", help="no progress line")
 
+
+def _add_fetch_command(commands: Any) -> None:
     fetch = commands.add_parser("fetch", help="collect the result of an earlier request")
     fetch.add_argument(
         "references", nargs="+", metavar="ID", help="inference id, or its s3:// output location"
     )
-    _add_target_arguments(fetch)
-    fetch.add_argument("-o", "--output", help="file (one id) or folder/ to write into")
-    return parser
+    _add_target_arguments(fetch, submits=False)
+    fetch.add_argument(
+        "-o",
+        "--output",
+        help="FILE.wav or FILE.flac (one id) or folder/ to write into "
+        "(default: the current folder, files named after the inference id)",
+    )
 
 
-def _add_target_arguments(parser: argparse.ArgumentParser) -> None:
+def _add_batch_command(commands: Any) -> None:
+    batch = commands.add_parser(
+        "batch",
+        help="generate one clip (or set) per line of a JSON Lines file, resumably",
+        description="Each line of PROMPTS is one request object (the request contract's "
+        "fields). Files are written as FOLDER/<PROMPTS stem>-<line>.<format>; progress is "
+        "kept in FOLDER/.<PROMPTS stem>.musicgen-batch.jsonl, so running the same command "
+        "again skips lines whose files exist and collects requests still in flight.",
+    )
+    batch.add_argument("prompts_file", type=Path, metavar="PROMPTS", help="a .jsonl file")
+    batch.add_argument(
+        "-o", "--output", required=True, metavar="FOLDER", help="folder to write the clips into"
+    )
+    _add_target_arguments(batch, submits=True)
+    batch.add_argument(
+        "--parallel",
+        type=_parallelism,
+        default=DEFAULT_PARALLEL,
+        help=f"requests in flight at once, 1-{MAX_PARALLEL} (default {DEFAULT_PARALLEL})",
+    )
+    batch.add_argument(
+        "--timeout",
+        type=_positive_float,
+        help="seconds for the whole run; what is still in flight is collected by the next run "
+        "(default: until every request finishes or expires)",
+    )
+    _add_invocation_arguments(batch)
+    batch.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_target_arguments(parser: argparse.ArgumentParser, *, submits: bool) -> None:
     target = parser.add_argument_group(
         "endpoint (a deployed stack's outputs, or all four names explicitly)"
     )
-    target.add_argument("--env", default="dev", help="environment; reads stack MusicGen-ENV (dev)")
+    target.add_argument(
+        "--env", default="dev", help="environment: read stack MusicGen-ENV (default dev)"
+    )
     target.add_argument("--stack-name", help="read this stack's outputs instead of MusicGen-ENV")
     target.add_argument("--endpoint-name")
     target.add_argument("--input-s3-uri")
     target.add_argument("--output-s3-uri")
     target.add_argument("--failure-s3-uri")
-    target.add_argument("--success-topic-arn")
-    target.add_argument("--error-topic-arn")
-    target.add_argument(
-        "--max-duration", type=_positive_float, help="the endpoint's duration limit, for checks"
-    )
+    if submits:
+        target.add_argument("--success-topic-arn", help="for --notify sqs")
+        target.add_argument("--error-topic-arn", help="for --notify sqs")
+        target.add_argument(
+            "--max-duration",
+            type=_positive_float,
+            help="the endpoint's duration limit, for checks (default: the stack's)",
+        )
     target.add_argument("--region", help="AWS region (default: your AWS configuration's)")
-    target.add_argument("--profile", help="AWS named profile")
+    target.add_argument("--profile", help="AWS named profile (default: your AWS configuration's)")
+
+
+def _add_invocation_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--invocation-timeout",
+        type=int,
+        default=DEFAULT_INVOCATION_TIMEOUT_SECONDS,
+        help="seconds the endpoint may spend on a request, 1-3600 "
+        f"(default {DEFAULT_INVOCATION_TIMEOUT_SECONDS})",
+    )
+    parser.add_argument(
+        "--request-ttl",
+        type=int,
+        default=DEFAULT_REQUEST_TTL_SECONDS,
+        help="seconds a request may wait in the queue, 60-21600 "
+        f"(default {DEFAULT_REQUEST_TTL_SECONDS})",
+    )
 
 
 def _positive_float(text: str) -> float:
@@ -148,13 +261,27 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _number(text: str) -> int | float:
+    """Keep `--duration 45` an integer, so messages quote it as typed (got 45, not 45.0)."""
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+def _parallelism(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= MAX_PARALLEL:
+        raise argparse.ArgumentTypeError(f"must be 1-{MAX_PARALLEL}, got {text}")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    commands = {"generate": _generate, "fetch": _fetch, "batch": _batch}
     try:
-        if args.command == "generate":
-            return _generate(args, sys.stdout, sys.stderr)
-        return _fetch(args, sys.stdout, sys.stderr)
+        return commands[args.command](args, sys.stdout, sys.stderr)
     except (UsageError, RequestValidationError) as error:
         parser.exit(EXIT_USAGE, f"musicgen: error: {error}\n")
     except ConfigurationError as error:
@@ -168,8 +295,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(EXIT_EXPIRED, str(error))
     except (WaitTimeoutError, ResultNotReadyError) as error:
         return _fail(EXIT_NOT_READY, str(error))
-    except (OutputFormatError, MusicGenClientError, BotoCoreError, ClientError) as error:
+    except (OutputFormatError, MusicGenClientError) as error:
         return _fail(EXIT_FAILED, str(error))
+    except AWS_ERRORS as error:
+        context = AwsContext.resolve(_target_name(args), region=args.region, profile=args.profile)
+        return _fail(EXIT_FAILED, explain(error, context))
+    except OSError as error:
+        where = f" {error.filename}" if error.filename else ""
+        return _fail(EXIT_FAILED, f"cannot write{where}: {error.strerror or error}")
     except KeyboardInterrupt:
         return _fail(EXIT_INTERRUPTED, "interrupted; nothing was left half-written")
 
@@ -177,6 +310,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _fail(code: int, message: str) -> int:
     print(f"musicgen: error: {message}", file=sys.stderr)
     return code
+
+
+def _target_name(args: argparse.Namespace) -> str:
+    if args.endpoint_name:
+        return f"endpoint {args.endpoint_name}"
+    return f"stack {args.stack_name or stack_name_for(args.env)}"
 
 
 def _client(
@@ -205,9 +344,9 @@ def _client(
             input_s3_uri=args.input_s3_uri,
             output_s3_uri=args.output_s3_uri,
             failure_s3_uri=args.failure_s3_uri,
-            success_topic_arn=args.success_topic_arn,
-            error_topic_arn=args.error_topic_arn,
-            max_duration_seconds=args.max_duration,
+            success_topic_arn=getattr(args, "success_topic_arn", None),
+            error_topic_arn=getattr(args, "error_topic_arn", None),
+            max_duration_seconds=getattr(args, "max_duration", None),
             session=session,
             **options,
         )
@@ -219,8 +358,16 @@ def _client(
     )
 
 
+def _check_output_name(output: str | None) -> None:
+    try:
+        check_file_suffix(output)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
 def _resolve_format(requested: str | None, output: str | None) -> str | None:
     """--format wins; else a file target's suffix decides; a contradiction is a usage error."""
+    _check_output_name(output)
     if output is None or is_folder_target(output):
         return requested
     suffix = Path(output).suffix.lower().lstrip(".")
@@ -235,9 +382,41 @@ def _read_audio_argument(path: Path | None, flag: str) -> bytes | None:
     if path is None:
         return None
     try:
-        return path.read_bytes()
+        data = path.read_bytes()
     except OSError as error:
         raise UsageError(f"{flag}: cannot read {path} ({error.strerror})") from None
+    if sniff_format(data) is None:
+        raise UsageError(f"{flag}: {path} is not a WAV or FLAC file")
+    return data
+
+
+def check_request_duration(request: dict[str, Any], *, max_duration: float | None) -> None:
+    """Validate with the endpoint's limit; name the limit's source when it is only a guess."""
+    try:
+        validate_request(request, max_duration_seconds=max_duration)
+    except RequestValidationError as error:
+        if error.field == "duration" and max_duration is None:
+            raise UsageError(
+                f"{error}; the endpoint's own limit is unknown here: pass --max-duration, or "
+                "--env/--stack-name to read its MaxDurationSeconds"
+            ) from None
+        raise
+
+
+def _check_before_aws(request: dict[str, Any], args: argparse.Namespace) -> None:
+    """Refuse what needs no endpoint facts before touching AWS.
+
+    The duration limit is a fact of the endpoint: when its stack is about to be read, a
+    duration error waits for the stack's MaxDurationSeconds instead of quoting a guessed limit.
+    """
+    if args.max_duration is not None or args.endpoint_name:
+        check_request_duration(request, max_duration=args.max_duration)
+        return
+    try:
+        validate_request(request, max_duration_seconds=None)
+    except RequestValidationError as error:
+        if error.field != "duration":
+            raise
 
 
 def _generate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -256,10 +435,14 @@ def _generate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         melody=_read_audio_argument(args.melody, "--melody"),
         audio_prompt=_read_audio_argument(args.audio_prompt, "--audio-prompt"),
     )
-    # Catch what needs no endpoint facts before touching AWS; submit re-checks with its limit.
-    validate_request(request, max_duration_seconds=args.max_duration)
+    if args.inference_id is not None:
+        check_inference_id(args.inference_id)
+    elif args.overwrite:
+        raise UsageError("--overwrite only applies together with --inference-id")
+    _check_before_aws(request, args)
     client = _client(args, invocation_timeout=args.invocation_timeout, request_ttl=args.request_ttl)
-    submission = client.submit(request, inference_id=args.inference_id)
+    check_request_duration(request, max_duration=client.settings.max_duration_seconds)
+    submission = client.submit(request, inference_id=args.inference_id, overwrite=args.overwrite)
     if args.no_wait:
         _print_submission(submission, args, out)
         return EXIT_OK
@@ -297,9 +480,13 @@ def _target_flags(args: argparse.Namespace) -> str:
 
 
 def _write_result(result: GenerationResult, output: str | None, out: TextIO) -> None:
-    for clip, path in zip(
-        result.clips, clip_paths(output, result.inference_id, result.clips), strict=True
-    ):
+    paths = clip_paths(output, result.inference_id, result.clips)
+    for clip, path in zip(result.clips, paths, strict=True):
+        try:
+            check_clip_suffix(path, clip)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+    for clip, path in zip(result.clips, paths, strict=True):
         write_atomically(path, clip.audio)
         seed = "unknown" if clip.seed is None else str(clip.seed)
         prompt = "" if clip.prompt is None else f"  prompt={clip.prompt!r}"
@@ -309,9 +496,48 @@ def _write_result(result: GenerationResult, output: str | None, out: TextIO) -> 
 
 
 def _fetch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    _check_output_name(args.output)
     if len(args.references) > 1 and not is_folder_target(args.output):
         raise UsageError("-o: several ids need a folder (end it with /), not a file name")
+    for reference in args.references:
+        if reference.startswith("s3://"):
+            inference_id_from_location(reference)
+        else:
+            check_inference_id(reference)
     client = _client(args)
     for reference in args.references:
         _write_result(client.fetch(reference), args.output, out)
+    return EXIT_OK
+
+
+def _batch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if not is_folder_target(args.output) and Path(args.output).exists():
+        raise UsageError(f"-o {args.output}: must be a folder (it is a file)")
+    try:
+        lines = read_batch_file(args.prompts_file)
+    except BatchFileError as error:
+        raise UsageError(str(error)) from None
+    client = _client(args, invocation_timeout=args.invocation_timeout, request_ttl=args.request_ttl)
+    max_duration = args.max_duration or client.settings.max_duration_seconds
+    run = BatchRun(
+        client=client,
+        lines=lines,
+        folder=Path(args.output),
+        stem=args.prompts_file.stem,
+        max_duration_seconds=max_duration,
+        parallel=args.parallel,
+    )
+    display = None if args.quiet else BatchProgressDisplay(err)
+    try:
+        report = run.run(timeout=args.timeout, on_progress=display)
+    finally:
+        if display is not None:
+            display.finish()
+    out.write(format_summary(report))
+    if report.interrupted:
+        return EXIT_INTERRUPTED
+    if report.failed:
+        return EXIT_FAILED
+    if report.unfinished:
+        return EXIT_NOT_READY
     return EXIT_OK

@@ -16,6 +16,7 @@ from musicgen_client.errors import (
     ConfigurationError,
     InferenceExpiredError,
     InferenceFailedError,
+    InferenceIdInUseError,
     ResultNotReadyError,
     WaitTimeoutError,
 )
@@ -46,6 +47,7 @@ DEFAULT_REQUEST_TTL_SECONDS = 21600
 # With notify="sqs", S3 is still checked this often in case a notification never arrives.
 SQS_SAFETY_CHECK_SECONDS = 60.0
 CAPACITY_CHECK_SECONDS = 30.0
+EXPIRY_REASON = "no result within RequestTTLSeconds + InvocationTimeoutSeconds"
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,11 @@ class Submission:
     submitted_at: float
     request_ttl_seconds: int
     invocation_timeout_seconds: int
+
+    @property
+    def expires_at(self) -> float:
+        """After TTL + invocation timeout SageMaker has either answered or dropped the request."""
+        return self.submitted_at + self.request_ttl_seconds + self.invocation_timeout_seconds
 
 
 class MusicGenClient:
@@ -142,10 +149,14 @@ class MusicGenClient:
         *,
         accept: str = "application/json",
         inference_id: str | None = None,
+        overwrite: bool = False,
     ) -> Submission:
         """Validate `request`, upload it under the input prefix, and queue it on the endpoint.
 
-        Raises `RequestValidationError` (field and rule) before anything is uploaded.
+        Raises `RequestValidationError` (field and rule) before anything is uploaded. Without
+        `inference_id` every submission gets a new unique id. A given id whose output or failure
+        object already exists raises `InferenceIdInUseError` (waiting would return the old
+        result), unless `overwrite=True`, which deletes those objects first.
         """
         parsed = validate_request(request, max_duration_seconds=self.settings.max_duration_seconds)
         if accept not in ACCEPT_TYPES:
@@ -157,7 +168,11 @@ class MusicGenClient:
                 f"accept: {accept} returns one bare audio file, so it needs exactly one prompt "
                 f"(got {len(parsed.prompts)}); use application/json for several"
             )
-        inference_id = check_inference_id(inference_id) if inference_id else new_inference_id()
+        if inference_id:
+            inference_id = check_inference_id(inference_id)
+            self._claim_inference_id(inference_id, overwrite=overwrite)
+        else:
+            inference_id = new_inference_id()
         request_object = request_location(self.settings.input_prefix, inference_id)
         self._s3.put_object(
             Bucket=request_object.bucket,
@@ -191,6 +206,22 @@ class MusicGenClient:
             request_ttl_seconds=self.request_ttl_seconds,
             invocation_timeout_seconds=self.invocation_timeout_seconds,
         )
+
+    def _claim_inference_id(self, inference_id: str, *, overwrite: bool) -> None:
+        earlier = [
+            location
+            for location in (
+                output_location(self.settings.output_prefix, inference_id),
+                failure_location(self.settings.failure_prefix, inference_id),
+            )
+            if self._exists(location)
+        ]
+        if not earlier:
+            return
+        if not overwrite:
+            raise InferenceIdInUseError(inference_id, [location.uri for location in earlier])
+        for location in earlier:
+            self._s3.delete_object(Bucket=location.bucket, Key=location.key)
 
     def generate(
         self,
@@ -286,6 +317,19 @@ class MusicGenClient:
             raise ResultNotReadyError(inference_id, output.uri, failure.uri)
         return result
 
+    def poll(self, submission: Submission) -> GenerationResult | None:
+        """Look once: the result, or None while there is none yet.
+
+        Raises `InferenceFailedError` when the failure object exists and `InferenceExpiredError`
+        once SageMaker must have answered or dropped the request.
+        """
+        output = S3Location.parse(submission.output_location, field="output location")
+        failure = S3Location.parse(submission.failure_location, field="failure location")
+        result = self._check(submission.inference_id, output, failure)
+        if result is None and time.time() > submission.expires_at:
+            raise InferenceExpiredError(submission.inference_id, EXPIRY_REASON)
+        return result
+
     def _wait_by_polling(
         self,
         submission: Submission,
@@ -374,6 +418,21 @@ class MusicGenClient:
                 )
         return None
 
+    def _exists(self, location: S3Location) -> bool:
+        try:
+            self._s3.head_object(Bucket=location.bucket, Key=location.key)
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code")
+            if code in ("NoSuchKey", "404", "NotFound"):
+                return False
+            if code in ("AccessDenied", "403"):
+                raise ConfigurationError(
+                    f"access denied reading {location.uri}; without s3:ListBucket a missing "
+                    "object also reads as access denied"
+                ) from error
+            raise
+        return True
+
     def _read(self, location: S3Location) -> bytes | None:
         found = self._get(location)
         return found[0] if found is not None else None
@@ -453,12 +512,6 @@ class _Watch:
         self._on_progress = on_progress
         self._phase = Phase.QUEUED
         self._last_capacity_check = float("-inf")
-        # After TTL + invocation timeout SageMaker has either answered or dropped the request.
-        self._expires_at = (
-            submission.submitted_at
-            + submission.request_ttl_seconds
-            + submission.invocation_timeout_seconds
-        )
 
     def remaining(self, cap: float) -> float:
         if self._timeout is None:
@@ -469,11 +522,8 @@ class _Watch:
         """Raise when the wait is over; otherwise refresh the phase and tell the caller."""
         if self._timeout is not None and time.monotonic() - self._started >= self._timeout:
             raise WaitTimeoutError(self._submission.inference_id, self._timeout)
-        if time.time() > self._expires_at:
-            raise InferenceExpiredError(
-                self._submission.inference_id,
-                "no result within RequestTTLSeconds + InvocationTimeoutSeconds",
-            )
+        if time.time() > self._submission.expires_at:
+            raise InferenceExpiredError(self._submission.inference_id, EXPIRY_REASON)
         if self._on_progress is None:
             return
         now = time.monotonic()

@@ -11,6 +11,20 @@ class ConfigurationError(MusicGenClientError):
     """The endpoint cannot be located or addressed: a missing stack output, a bad URI or option."""
 
 
+class InferenceIdInUseError(ConfigurationError):
+    """A caller-chosen inference id already has an output or failure object."""
+
+    def __init__(self, inference_id: str, existing: list[str]):
+        self.inference_id = inference_id
+        self.existing = existing
+        super().__init__(
+            f"inference_id: {inference_id} was used before ({' and '.join(existing)} "
+            f"{'exist' if len(existing) > 1 else 'exists'}); waiting would return that old "
+            "result. Choose another id, leave the id out for a unique one, or overwrite the "
+            "old result (CLI --overwrite, library overwrite=True)"
+        )
+
+
 class InferenceFailedError(MusicGenClientError):
     """The endpoint reported a failure; `message` is the text the endpoint wrote."""
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
-import tempfile
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
 from musicgen_client.results import Clip
+
+AUDIO_SUFFIXES = (".wav", ".flac")
+PARTIAL_SUFFIX = ".part"
 
 
 def is_folder_target(output: str | None) -> bool:
@@ -37,12 +40,38 @@ def clip_paths(output: str | None, inference_id: str, clips: Sequence[Clip]) -> 
     ]
 
 
+def check_file_suffix(output: str | None, *, flag: str = "-o") -> None:
+    """A file target must say what it holds: `.wav` or `.flac` (the contract's formats), or none.
+
+    Raises ValueError naming the flag, so `-o clip.mp3` never receives WAV bytes.
+    """
+    if is_folder_target(output):
+        return
+    suffix = Path(output or "").suffix
+    if suffix and suffix.lower() not in AUDIO_SUFFIXES:
+        raise ValueError(
+            f"{flag} {output}: the endpoint writes only {' or '.join(AUDIO_SUFFIXES)} files; "
+            "name the file so, or give a folder ending in /"
+        )
+
+
+def check_clip_suffix(path: Path, clip: Clip) -> None:
+    """A file named `.wav` must not receive FLAC bytes, nor the reverse (fetch cannot convert)."""
+    if path.suffix and path.suffix.lower() != clip.suffix:
+        raise ValueError(
+            f"-o {path}: the result is {clip.format.upper()}, not {path.suffix.lstrip('.')}; "
+            f"name the file {path.with_suffix(clip.suffix).name} or give a folder ending in /"
+        )
+
+
 def write_atomically(path: Path, data: bytes) -> None:
-    """Write to a temporary name in the same folder, then rename: the file is whole or absent."""
+    """Write to a temporary name in the same folder, then rename: the file is whole or absent.
+
+    The file is created with mode 0666 minus the umask, like any file a shell command writes.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.name}.", suffix=".part"
-    )
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}{PARTIAL_SUFFIX}")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(descriptor, "wb") as stream:
             stream.write(data)

@@ -79,9 +79,13 @@ def read_stack_outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
     try:
         stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
     except ClientError as error:
+        # Credential and permission errors are not about the stack: the caller explains those.
+        if error.response.get("Error", {}).get("Code") != "ValidationError":
+            raise
         raise ConfigurationError(
             f"stack {stack_name}: cannot be read "
-            f"({error.response['Error'].get('Message', error)}); "
-            "deploy it first, or pass --endpoint-name and the S3 URIs explicitly"
+            f"({error.response['Error'].get('Message', error)}) in region "
+            f"{cloudformation.meta.region_name}; deploy it first, choose its region with "
+            "--region or AWS_REGION, or pass --endpoint-name and the S3 URIs explicitly"
         ) from error
     return {output["OutputKey"]: output["OutputValue"] for output in stacks[0].get("Outputs", [])}
