@@ -27,7 +27,7 @@ class ContentDigest:
             self._git_blob.update(f"blob {file.size}\0".encode())
         self.length = 0
 
-    def update(self, chunk: bytes) -> None:
+    def update(self, chunk: bytes | bytearray) -> None:
         self._sha256.update(chunk)
         if self._git_blob is not None:
             self._git_blob.update(chunk)

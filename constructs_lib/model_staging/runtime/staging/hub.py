@@ -202,7 +202,7 @@ class HubClient:
 
     def download(
         self, model_id: str, commit: str, path: str, *, start: int, end: int, file_size: int
-    ) -> bytes:
+    ) -> bytes | bytearray:
         """Bytes `start`..`end` (inclusive) of `path`, a file of `file_size` bytes.
 
         Raises HubError when the Hub serves another range or another total size than expected.
@@ -222,7 +222,7 @@ class HubClient:
         what: str,
         headers: dict[str, str],
         span: tuple[int, int, int] | None = None,
-    ) -> bytes:
+    ) -> bytes | bytearray:
         headers = {**headers, "User-Agent": USER_AGENT}
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
@@ -261,13 +261,14 @@ class HubClient:
 
     def _attempt(
         self, url: str, *, what: str, headers: dict[str, str], span: tuple[int, int, int] | None
-    ) -> bytes:
+    ) -> bytes | bytearray:
         clock = _AttemptClock(self._attempt_seconds, self._deadline, self._stall_seconds)
         headers = dict(headers)
         for _ in range(_MAX_REDIRECTS + 1):
             key, connection, response = self._send(url, what, headers, clock)
             failure: Exception | None = None
             location: str | None = None
+            body: bytes | bytearray = b""
             try:
                 if response.status in _REDIRECT_STATUS:
                     location = response.getheader("Location") or ""
@@ -450,7 +451,7 @@ def _read_all(
         if response.length > _MAX_LISTING_BYTES:
             raise HubError(f"answer of {response.length} bytes exceeds {_MAX_LISTING_BYTES}")
         return bytes(_read_exactly(response, connection, clock, response.length))
-    chunks = []
+    chunks: list[bytes] = []
     size = 0
     while True:
         if connection.sock is not None:
@@ -470,7 +471,7 @@ def _read_span(
     connection: http.client.HTTPConnection,
     clock: _AttemptClock,
     span: tuple[int, int, int],
-) -> bytes:
+) -> bytearray:
     """Read the asked-for range, checking it against the headers before reading a byte."""
     start, end, file_size = span
     expected = end - start + 1 if file_size else 0
