@@ -1,8 +1,9 @@
 """Print mutmut's results per module: the score, and every survivor not listed as equivalent.
 
 Run by `make mutation` after `mutmut run`. A mutant counts as killed when a test failed or timed
-out on it. Survivors listed in `equivalent_mutants.txt` (with the reason they cannot change
-behaviour) leave the score's denominator; every other survivor is printed by name.
+out on it; one that no run has reached yet is counted apart. Survivors listed in
+`equivalent_mutants.txt` (with the reason they cannot change behaviour) leave the score's
+denominator; every other survivor is printed by name.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from pathlib import Path
 
 EQUIVALENTS = Path(__file__).with_name("equivalent_mutants.txt")
 KILLED = {"killed", "timeout", "caught by type check"}
+# An interrupted run leaves the rest unchecked; they count neither way until a run reaches them.
+NOT_RUN = "not checked"
 
 
 def read_results(mutmut: str) -> dict[str, str]:
@@ -54,18 +57,20 @@ def report(results: dict[str, str], equivalents: dict[str, str]) -> list[str]:
         module = module_of(mutant)
         if status in KILLED:
             by_module[module]["killed"] += 1
+        elif status == NOT_RUN:
+            by_module[module]["not run"] += 1
         elif mutant in equivalents:
             by_module[module]["equivalent"] += 1
         else:
             by_module[module]["alive"] += 1
             unexplained[module].append(f"{mutant}: {status}")
-    lines = [f"{'module':<58} {'killed':>7} {'alive':>6} {'equiv':>6} {'score':>7}"]
+    lines = [f"{'module':<54} {'killed':>6} {'alive':>6} {'equiv':>6} {'not run':>7} {'score':>6}"]
     for module, counts in sorted(by_module.items()):
         judged = counts["killed"] + counts["alive"]
         score = f"{100 * counts['killed'] / judged:.1f}%" if judged else "n/a"
         lines.append(
-            f"{module:<58} {counts['killed']:>7} {counts['alive']:>6} "
-            f"{counts['equivalent']:>6} {score:>7}"
+            f"{module:<54} {counts['killed']:>6} {counts['alive']:>6} "
+            f"{counts['equivalent']:>6} {counts['not run']:>7} {score:>6}"
         )
     stale = sorted(set(equivalents) - set(results))
     if stale:
