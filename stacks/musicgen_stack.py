@@ -126,7 +126,9 @@ class MusicGenStack(Stack):
             image_uri=image.uri,
             model_data_url=staging.model_data_url,
             environment=model_server_environment(
-                model_id=config.model_id, max_duration_seconds=config.max_duration_seconds
+                model_id=config.model_id,
+                max_duration_seconds=config.max_duration_seconds,
+                extend_stride_seconds=config.extend_stride_seconds,
             ),
             instance_type=config.instance_type,
             initial_instance_count=max(1, config.min_instances),

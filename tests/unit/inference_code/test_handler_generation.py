@@ -66,7 +66,7 @@ def test_batch_of_prompts_in_one_request(invoke: Any, mono_model: Any) -> None:
     clips = response["clips"]
     assert [clip["index"] for clip in clips] == [0, 1, 2]
     assert [clip["prompt"] for clip in clips] == prompts
-    assert {clip["seed"] for clip in clips} == {11}
+    assert [clip["seed"] for clip in clips] == [11, 12, 13]
     audios = [decode_clip(clip)[0] for clip in clips]
     assert all(audio.shape == (RATE, 1) for audio in audios)
     assert not np.array_equal(audios[0], audios[1])
