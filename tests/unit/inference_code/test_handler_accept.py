@@ -23,6 +23,8 @@ from tests.unit.inference_code.handler_test_audio import read_audio
         ("audio/*", 1, "wav", "audio/wav"),
         ("Audio/WAV ; q=1", 1, "wav", "audio/wav"),
         ("audio/wav;q=0, */*", 1, "wav", "application/json"),
+        # The most specific range sets an offer's quality, wherever it stands in the list.
+        ("*/*;q=0.1, audio/flac", 1, "wav", "audio/flac"),
         ("audio/x-flac, audio/wav;q=0.2", 1, "wav", "audio/x-flac"),
         # One audio file cannot hold two clips: JSON, which the client also takes, is sent.
         ("audio/wav, application/json;q=0.1", 2, "wav", "application/json"),
