@@ -221,3 +221,47 @@ def test_default_duration_never_exceeds_the_max(
     assert hooks.input_fn(json.dumps({"prompt": "x"}), "application/json").duration == 4.0
     monkeypatch.setenv("MUSICGEN_MAX_DURATION", "60")
     assert hooks.input_fn(json.dumps({"prompt": "x"}), "application/json").duration == 10.0
+
+
+@pytest.mark.parametrize("variant", ["mono", "melody"])
+def test_fp16_keeps_the_t5_fp32_layers_in_fp32_from_the_checkpoint(
+    hooks: ModuleType, tiny_model_dirs: dict[str, Path], variant: str
+) -> None:
+    from model_loading import load_musicgen
+    from safetensors.torch import load_file
+
+    model = load_musicgen(tiny_model_dirs[variant], half_dtype=torch.float16)
+    checkpoint = load_file(tiny_model_dirs[variant] / "model.safetensors")
+    parameters = dict(model.model.named_parameters())
+    kept = [name for name in parameters if ".wo." in name]
+    assert kept and all(parameters[name].dtype == torch.float32 for name in kept)
+    for name in kept:  # read as fp32, not rounded through fp16 on the way
+        assert torch.equal(parameters[name], checkpoint[name])
+    halves = [
+        name for name in parameters if not name.startswith("audio_encoder.") and ".wo." not in name
+    ]
+    assert all(parameters[name].dtype == torch.float16 for name in halves)
+    assert all(p.dtype == torch.float32 for p in model.model.audio_encoder.parameters())
+    request = hooks.input_fn(
+        json.dumps({"prompt": "calm piano", "duration": 0.3}), "application/json"
+    )
+    audio = hooks.predict_fn(request, model).clips[0]
+    assert audio.shape == (model.channels, round(0.3 * RATE)) and np.isfinite(audio).all()
+
+
+@pytest.mark.parametrize(
+    ("capability", "dtype"),
+    [
+        ((7, 0), torch.float16),
+        ((7, 5), torch.float16),
+        ((8, 0), torch.bfloat16),
+        ((9, 0), torch.bfloat16),
+    ],
+)
+def test_half_precision_follows_the_compute_capability(
+    hooks: ModuleType, capability: tuple[int, int], dtype: torch.dtype
+) -> None:
+    from model_loading import half_dtype_for
+
+    # V100 (7.0) and T4 (7.5) only emulate bf16; A10G/A100 (8.x) and H100 (9.0) run it natively.
+    assert half_dtype_for(capability) is dtype
