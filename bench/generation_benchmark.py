@@ -12,7 +12,7 @@ run measures:
 - four prompts in one request against four single-prompt requests.
 
 A "token" is one decoder step of the generate call (one 20 ms frame of all codebooks; the
-handler adds the delay-pattern steps and a trimmed tail to the clip's frames). Handler and bare
+handler adds the delay pattern's steps to the clip's frames). Handler and bare
 runs alternate on the same prompt and seed, so drift in the machine's speed hits both alike;
 the overhead is the median of those pairs, the other times are medians. The seed-sample runs
 share the handler's model when that is fp32 (interleaved too); otherwise its own fp32 copy is

@@ -50,7 +50,6 @@ class WindowPlan:
 class GenerationResult:
     clips: list[np.ndarray]  # one (channels, samples) float32 array per prompt
     codes: torch.Tensor  # (clips, codebooks, frames): audio-prompt frames, then the new ones
-    prompt_frames: int
     windows: int
     warnings: tuple[str, ...]
     generation_seconds: float
@@ -128,18 +127,15 @@ def generate_clips(
         )
         codes = torch.cat([codes, new_codes], dim=-1)
         windows += 1
-    first_sample = 0 if request.include_prompt else prompt_frames * loaded.hop_length
-    length = round(request.duration * loaded.sampling_rate) + (
-        prompt_frames * loaded.hop_length if request.include_prompt else 0
-    )
+    prompt_samples = prompt_frames * loaded.hop_length
+    first_sample = 0 if request.include_prompt else prompt_samples
+    end_sample = prompt_samples + round(request.duration * loaded.sampling_rate)
     clips = [
-        decode_codes(loaded, codes[index])[:, first_sample : first_sample + length]
-        for index in range(batch)
+        decode_codes(loaded, codes[index])[:, first_sample:end_sample] for index in range(batch)
     ]
     return GenerationResult(
         clips=clips,
         codes=codes,
-        prompt_frames=prompt_frames,
         windows=windows,
         warnings=tuple(warnings),
         generation_seconds=time.perf_counter() - started,
