@@ -12,7 +12,7 @@ run measures:
 - four prompts in one request against four single-prompt requests.
 
 A "token" is one decoder step of the generate call (one 20 ms frame of all codebooks; the
-handler adds the delay-pattern steps and a trimmed tail to the clip's frames). Handler and bare
+handler adds the delay pattern's steps to the clip's frames). Handler and bare
 runs alternate on the same prompt and seed, so drift in the machine's speed hits both alike;
 the overhead is the median of those pairs, the other times are medians. The seed-sample runs
 share the handler's model when that is fp32 (interleaved too); otherwise its own fp32 copy is
@@ -85,14 +85,24 @@ class GenerateRecorder:
     seconds: list[float] = dataclasses.field(default_factory=list)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        settings = fresh_lists(
+            {name: value for name, value in kwargs.items() if not isinstance(value, torch.Tensor)}
+        )
         started = time.perf_counter()
         output = self.generate(*args, **kwargs)
         _synchronize(self.device)
         self.seconds.append(time.perf_counter() - started)
-        self.settings.append(
-            {name: value for name, value in kwargs.items() if not isinstance(value, torch.Tensor)}
-        )
+        self.settings.append(settings)
         return output
+
+
+def fresh_lists(settings: dict[str, Any]) -> dict[str, Any]:
+    """`settings` with each list copied: generate appends its own processors to a list it is
+    given, so a list replayed as it was left would hold them twice."""
+    return {
+        name: type(value)(value) if isinstance(value, list) else value
+        for name, value in settings.items()
+    }
 
 
 @dataclasses.dataclass
@@ -199,7 +209,7 @@ def bare_request(loaded: Any, prompt: str, *, seed: int, settings: dict[str, Any
     inputs = loaded.tokenizer([prompt], padding=True, return_tensors="pt").to(loaded.device)
     torch.manual_seed(seed)
     started = time.perf_counter()
-    audio = loaded.model.generate(**inputs, **settings)
+    audio = loaded.model.generate(**inputs, **fresh_lists(settings))
     audio.cpu()
     return time.perf_counter() - started
 
@@ -219,7 +229,7 @@ def seed_sample_request(
     processor = AutoProcessor.from_pretrained(model_dir)
     model.to(device)
     inputs = processor(text=[prompt], padding=True, return_tensors="pt").to(device)
-    audio = model.generate(**inputs, **settings)
+    audio = model.generate(**inputs, **fresh_lists(settings))
     samples = audio[0, 0].cpu().numpy()
     scipy.io.wavfile.write(
         io.BytesIO(), rate=model.config.audio_encoder.sampling_rate, data=samples

@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import math
 
-from inference_code.contract import AUDIO_INPUT_FLOOR_SECONDS, MAX_DURATION_ENV, MODEL_ID_ENV
+from inference_code.contract import (
+    AUDIO_INPUT_FLOOR_SECONDS,
+    EXTEND_STRIDE_ENV,
+    MAX_DURATION_ENV,
+    MODEL_ID_ENV,
+)
 from inference_code.request_schema import MAX_PROMPTS as MAX_PROMPTS_PER_REQUEST
 
 SAMPLE_RATE_HZ = 32_000
@@ -22,6 +27,8 @@ AUDIO_INPUTS_PER_REQUEST = 2
 ENVELOPE_BYTES = 1 << 20
 # Long generations must not be killed by the model server's 60 s default.
 MODEL_SERVER_TIMEOUT_SECONDS = 3600
+# audiocraft's default: each window past the first moves on 18 s and re-reads the last 12 s.
+DEFAULT_EXTEND_STRIDE_SECONDS = 18.0
 
 
 def _base64_size(raw_bytes: int) -> int:
@@ -45,7 +52,12 @@ def max_request_bytes(max_duration_seconds: float) -> int:
     return AUDIO_INPUTS_PER_REQUEST * _base64_size(audio) + ENVELOPE_BYTES
 
 
-def model_server_environment(*, model_id: str, max_duration_seconds: float) -> dict[str, str]:
+def model_server_environment(
+    *,
+    model_id: str,
+    max_duration_seconds: float,
+    extend_stride_seconds: float = DEFAULT_EXTEND_STRIDE_SECONDS,
+) -> dict[str, str]:
     """Variables the HF inference container's model server and our handler read at start-up.
 
     `MUSICGEN_MODEL_ID` only labels responses: the weights come from /opt/ml/model, and
@@ -59,6 +71,7 @@ def model_server_environment(*, model_id: str, max_duration_seconds: float) -> d
         "MMS_MAX_REQUEST_SIZE": str(max_request_bytes(max_duration_seconds)),
         "MMS_DEFAULT_RESPONSE_TIMEOUT": str(MODEL_SERVER_TIMEOUT_SECONDS),
         MAX_DURATION_ENV: f"{max_duration_seconds:g}",
+        EXTEND_STRIDE_ENV: f"{extend_stride_seconds:g}",
         MODEL_ID_ENV: model_id,
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",

@@ -44,6 +44,8 @@ ASYNC_FAILURE_PREFIX: Final = "async-failure/"
 # --- container environment (set by the stack, read by the handler) ------------------------------
 MAX_DURATION_ENV: Final = "MUSICGEN_MAX_DURATION"
 MODEL_ID_ENV: Final = "MUSICGEN_MODEL_ID"
+# Seconds each window of a long clip moves on (audiocraft's extend_stride).
+EXTEND_STRIDE_ENV: Final = "MUSICGEN_EXTEND_STRIDE"
 DEFAULT_MAX_DURATION_SECONDS: Final = 30.0
 # A melody or audio prompt may always fill one 30 s MusicGen window, even on an endpoint whose
 # clips are shorter: the handler accepts inputs up to max(max duration, this), and the stack sizes

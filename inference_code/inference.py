@@ -19,7 +19,12 @@ from typing import Any
 
 import numpy as np
 from audio_codec import decode_audio
-from contract import AUDIO_INPUT_FLOOR_SECONDS, DEFAULT_MAX_DURATION_SECONDS, MAX_DURATION_ENV
+from contract import (
+    AUDIO_INPUT_FLOOR_SECONDS,
+    DEFAULT_MAX_DURATION_SECONDS,
+    EXTEND_STRIDE_ENV,
+    MAX_DURATION_ENV,
+)
 from loudness import normalize
 from model_loading import LoadedMusicGen, load_musicgen
 from request_schema import (
@@ -29,8 +34,13 @@ from request_schema import (
     check_model_support,
     parse_request,
 )
-from response_format import parse_accept, render_response
-from windowed_generation import generate_clips
+from response_format import negotiate, render_response
+from row_sampling import clip_seeds
+from windowed_generation import (
+    DEFAULT_EXTEND_STRIDE_SECONDS,
+    TRAINED_WINDOW_SECONDS,
+    generate_clips,
+)
 
 LOGGER = logging.getLogger(__name__)
 JSON_CONTENT_TYPE = "application/json"
@@ -43,7 +53,7 @@ class Prediction:
     request: GenerationRequest
     model_id: str
     sample_rate: int
-    seed: int
+    seeds: tuple[int, ...]
     clips: list[np.ndarray]
     generation_seconds: float
     warnings: tuple[str, ...]
@@ -63,8 +73,27 @@ def max_duration_seconds() -> float:
     return value
 
 
+def extend_stride_seconds() -> float:
+    """How far each window of a long clip moves on, from MUSICGEN_EXTEND_STRIDE (the stack)."""
+    raw = os.environ.get(EXTEND_STRIDE_ENV, "")
+    if not raw.strip():
+        return DEFAULT_EXTEND_STRIDE_SECONDS
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or not 0 < value < TRAINED_WINDOW_SECONDS:
+        raise ValueError(
+            f"{EXTEND_STRIDE_ENV}: must be a number > 0 and < {TRAINED_WINDOW_SECONDS} "
+            f"(got {raw!r})"
+        )
+    return value
+
+
 def model_fn(model_dir: str, context: Any = None) -> LoadedMusicGen:
-    max_duration_seconds()  # a bad setting fails the start-up, not every request
+    # A bad setting fails the start-up, not every request.
+    max_duration_seconds()
+    extend_stride_seconds()
     return load_musicgen(model_dir)
 
 
@@ -92,14 +121,16 @@ def input_fn(input_data: str | bytes, content_type: str, context: Any = None) ->
     accept = _accept_from_context(context)
     if accept is not None:
         # Refuse before spending GPU time on a response that cannot be delivered.
-        parse_accept(accept).check_prompt_count(len(request.prompts))
+        negotiate(accept, prompts=len(request.prompts), audio_format=request.format)
     return request
 
 
 def predict_fn(data: GenerationRequest, model: LoadedMusicGen, context: Any = None) -> Prediction:
     started = time.perf_counter()
     check_model_support(data, is_melody_model=model.is_melody)
-    seed = data.seed if data.seed is not None else secrets.randbelow(SEED_LIMIT)
+    seeds = clip_seeds(
+        data.seed if data.seed is not None else secrets.randbelow(SEED_LIMIT), len(data.prompts)
+    )
     # Input audio may be as long as a clip, and a melody may always fill the model's 30 s span.
     max_seconds = max(max_duration_seconds(), AUDIO_INPUT_FLOOR_SECONDS)
     melody = None
@@ -120,30 +151,40 @@ def predict_fn(data: GenerationRequest, model: LoadedMusicGen, context: Any = No
             channels=model.channels,
             max_seconds=max_seconds,
         )
-    result = generate_clips(model, data, seed=seed, melody=melody, audio_prompt=audio_prompt)
+    result = generate_clips(
+        model,
+        data,
+        seeds=seeds,
+        extend_stride_seconds=extend_stride_seconds(),
+        max_clip_seconds=max_duration_seconds(),
+        melody=melody,
+        audio_prompt=audio_prompt,
+    )
     clips = [normalize(clip, data.normalize) for clip in result.clips]
     elapsed = time.perf_counter() - started
     LOGGER.info(
-        "generated %d clip(s) of %.2f s in %d window(s), seed %d, %.2f s",
+        "generated %d clip(s) of %.2f s in %d window(s), seeds %s, %.2f s",
         len(clips),
         data.duration,
         result.windows,
-        seed,
+        seeds,
         elapsed,
     )
     return Prediction(
         request=data,
         model_id=model.model_id,
         sample_rate=model.sampling_rate,
-        seed=seed,
+        seeds=seeds,
         clips=clips,
         generation_seconds=elapsed,
-        warnings=data.warnings,
+        warnings=(*data.warnings, *result.warnings),
     )
 
 
 def output_fn(prediction: Prediction, accept: str | None, context: Any = None) -> str | bytes:
-    return render_response(prediction, parse_accept(accept))
+    request = prediction.request
+    chosen = negotiate(accept, prompts=len(request.prompts), audio_format=request.format)
+    return render_response(prediction, chosen)
 
 
 def _accept_from_context(context: Any) -> str | None:

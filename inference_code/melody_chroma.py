@@ -12,17 +12,27 @@ from model_loading import ChromaSettings
 from transformers.audio_utils import chroma_filter_bank
 
 
+def window_chroma(
+    melody: np.ndarray, settings: ChromaSettings, *, start_seconds: float
+) -> torch.Tensor:
+    """Chroma of the melody under a window that starts `start_seconds` into the clip.
+
+    As audiocraft conditions each window, the melody is read from that offset for one chunk
+    (30 s), looping from its start whenever it ends: a short melody repeats under a long clip
+    rather than falling silent, which the chroma's arg-max would hear as a held C.
+    """
+    length = int(settings.chunk_seconds * settings.sampling_rate)
+    start = round(start_seconds * settings.sampling_rate)
+    positions = (start + np.arange(length)) % melody.shape[-1]
+    return melody_chroma(melody[positions], settings)
+
+
 def melody_chroma(audio: np.ndarray, settings: ChromaSettings) -> torch.Tensor:
     """One-hot dominant pitch class per STFT frame: `(1, frames, num_chroma)` float32.
 
-    `audio` is mono `(samples,)` at `settings.sampling_rate`. Like the extractor, the melody is
-    zero-padded to the extractor's chunk length (the model then repeats or cuts it to its own
-    chroma length).
+    `audio` is mono `(samples,)` at `settings.sampling_rate`, at least `n_fft` samples long.
     """
     waveform = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))
-    target = max(int(settings.chunk_seconds * settings.sampling_rate), settings.n_fft)
-    if waveform.shape[-1] < target:
-        waveform = torch.nn.functional.pad(waveform, (0, target - waveform.shape[-1]))
     spectrum = torch.stft(
         waveform,
         n_fft=settings.n_fft,

@@ -57,6 +57,33 @@ class LoadedMusicGen:
         return self.sampling_rate // self.frame_rate
 
 
+# Tensor cores run bf16 natively from compute capability 8.0 (Ampere: A10G, A100, L4, H100).
+# Below it (T4 on g4dn, V100 on p3) `torch.cuda.is_bf16_supported()` still says yes because bf16
+# is emulated, far slower than fp16.
+NATIVE_BF16_CAPABILITY = (8, 0)
+
+
+class _MusicgenKeepingT5Fp32(MusicgenForConditionalGeneration):
+    """MusicGen whose T5 feed-forward output layers (`wo`) load in fp32 when the rest is fp16.
+
+    T5 declares these modules fp32-only (fp16 overflows in them), but transformers honours the
+    declaration only for the class being loaded, never for a sub-model of a composite model.
+    """
+
+    _keep_in_fp32_modules = ("wo",)
+
+
+class _MusicgenMelodyKeepingT5Fp32(MusicgenMelodyForConditionalGeneration):
+    """The melody model, with the same fp32 T5 `wo` layers on the fp16 path."""
+
+    _keep_in_fp32_modules = ("wo",)
+
+
+def half_dtype_for(capability: tuple[int, int]) -> torch.dtype:
+    """The half precision a GPU of this compute capability runs natively."""
+    return torch.bfloat16 if capability >= NATIVE_BF16_CAPABILITY else torch.float16
+
+
 def load_musicgen(
     model_dir: str | Path,
     *,
@@ -65,27 +92,28 @@ def load_musicgen(
 ) -> LoadedMusicGen:
     """Load model and tokenizer from `model_dir` only (never the Hub).
 
-    On CUDA the text encoder and the language model run in bf16 (fp16 where bf16 is missing);
-    the EnCodec codec stays fp32 because half precision audibly degrades its output.
-    `half_dtype` forces a half precision (tests use bf16 on CPU to cover the mixed path).
+    On CUDA the text encoder and the language model run in bf16 where the GPU has native bf16
+    (compute capability 8.0 and up), else in fp16 with T5's fp32-only layers kept in fp32; the
+    EnCodec codec stays fp32 because half precision audibly degrades its output. Each part is
+    read from the checkpoint straight into its precision. `half_dtype` forces a half precision
+    (tests use it on the CPU to cover the mixed paths).
     """
     started = time.perf_counter()
     model_dir = Path(model_dir)
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if half_dtype is None and device.type == "cuda":
-        half_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        half_dtype = half_dtype_for(torch.cuda.get_device_capability(device))
     config = json.loads((model_dir / "config.json").read_text())
     is_melody = config.get("model_type") == MELODY_MODEL_TYPE
-    model_class = (
-        MusicgenMelodyForConditionalGeneration if is_melody else MusicgenForConditionalGeneration
+    model_class = _model_class(is_melody=is_melody, half_dtype=half_dtype)
+    lm_dtype = half_dtype or torch.float32
+    # "" covers the modules outside the three sub-models (the projections between them).
+    dtypes = {"": lm_dtype, "text_encoder": lm_dtype, "decoder": lm_dtype}
+    model = model_class.from_pretrained(
+        model_dir,
+        local_files_only=True,
+        torch_dtype={**dtypes, "audio_encoder": torch.float32},
     )
-    model = model_class.from_pretrained(model_dir, local_files_only=True, torch_dtype=torch.float32)
-    if half_dtype is not None:
-        # Cast on the CPU before the single move, so the device never holds an fp32 copy.
-        for name, child in model.named_children():
-            if child is not model.audio_encoder:
-                LOGGER.debug("casting %s to %s", name, half_dtype)
-                child.to(half_dtype)
     model.to(device)
     model.eval()
     tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
@@ -119,6 +147,14 @@ def load_musicgen(
         loaded.load_seconds,
     )
     return loaded
+
+
+def _model_class(
+    *, is_melody: bool, half_dtype: torch.dtype | None
+) -> type[MusicgenForConditionalGeneration | MusicgenMelodyForConditionalGeneration]:
+    if half_dtype == torch.float16:
+        return _MusicgenMelodyKeepingT5Fp32 if is_melody else _MusicgenKeepingT5Fp32
+    return MusicgenMelodyForConditionalGeneration if is_melody else MusicgenForConditionalGeneration
 
 
 def _chroma_settings(model_dir: Path) -> ChromaSettings:

@@ -17,6 +17,8 @@ MAX_PROMPTS = 8
 MAX_PROMPT_CHARS = 2000
 SEED_LIMIT = 2**32
 DEFAULT_DURATION_SECONDS = 10.0
+# MusicGen's codec makes 50 frames per second: nothing shorter than one frame can be generated.
+MIN_DURATION_SECONDS = 0.02
 # The seed sample counted length in decoder tokens at MusicGen's 50 frames per second.
 LEGACY_TOKENS_PER_SECOND = 50
 FORMATS = ("wav", "flac")
@@ -50,6 +52,7 @@ class GenerationRequest:
     normalize: str = "peak"
     melody: bytes | None = None
     audio_prompt: bytes | None = None
+    include_prompt: bool = False
     warnings: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -175,6 +178,7 @@ _OUTPUT_FIELDS = (
     _Field("normalize", _choice(NORMALIZATIONS)),
     _Field("melody", _audio),
     _Field("audio_prompt", _audio),
+    _Field("include_prompt", _boolean),
 )
 _PROMPT_FIELDS = ("prompt", "prompts", "texts")
 LEGACY_FIELDS = ("texts", "generation_params", "bucket_name")
@@ -215,6 +219,12 @@ def parse_request(
     if "duration" in payload:
         bound = _Bound(low=0.0, low_inclusive=False, high=float(max_duration_seconds))
         values["duration"] = _number(bound)("duration", payload["duration"])
+        if values["duration"] < MIN_DURATION_SECONDS:
+            raise RequestValidationError(
+                "duration",
+                f"must be at least one audio frame, {MIN_DURATION_SECONDS:g} s",
+                payload["duration"],
+            )
     legacy = _legacy_generation_params(payload, max_duration_seconds)
     for spec in (*_SAMPLING_FIELDS, *_OUTPUT_FIELDS):
         if spec.name in payload and payload[spec.name] is not None:
@@ -231,6 +241,7 @@ def parse_request(
         warnings.append(
             "bucket_name is ignored: SageMaker writes results to the endpoint's async output path"
         )
+    values.setdefault("duration", min(DEFAULT_DURATION_SECONDS, float(max_duration_seconds)))
     request = GenerationRequest(**values, warnings=tuple(warnings))
     if is_melody_model is not None:
         check_model_support(request, is_melody_model=is_melody_model)

@@ -60,6 +60,8 @@ CPU_FAMILIES = frozenset(
 )
 
 MAX_DURATION_LIMIT_SECONDS = 300
+# MusicGen's window: a stride must leave some of it as context for the next window.
+WINDOW_SECONDS = 30
 MAX_INSTANCES_LIMIT = 100
 
 
@@ -92,6 +94,8 @@ class EnvironmentConfig:
     scale_out_cooldown: int = 60
     backlog_per_instance_target: float = 2.0
     max_duration_seconds: float = DEFAULT_MAX_DURATION_SECONDS
+    # audiocraft's default: each window of a long clip moves on 18 s, re-reading the last 12 s.
+    extend_stride_seconds: float = 18.0
     output_retention_days: int = 7
     notification_emails: tuple[str, ...] = ()
     oldest_request_alarm_seconds: int = 1800
@@ -153,6 +157,15 @@ def _positive_number(high: float) -> Check:
     return check
 
 
+def _number_below(high: float) -> Check:
+    def check(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < high:
+            raise _Rule(f"must be a number > 0 and < {high:g}")
+        return float(value)
+
+    return check
+
+
 def _boolean(value: Any) -> bool:
     if not isinstance(value, bool):
         raise _Rule("must be true or false")
@@ -203,6 +216,7 @@ _FIELDS: dict[str, Check] = {
     "scale_out_cooldown": _integer(0, 86_400),
     "backlog_per_instance_target": _positive_number(1000),
     "max_duration_seconds": _positive_number(MAX_DURATION_LIMIT_SECONDS),
+    "extend_stride_seconds": _number_below(WINDOW_SECONDS),
     "output_retention_days": _integer(1, 3650),
     "notification_emails": _emails,
     "oldest_request_alarm_seconds": _integer(60, 86_400),

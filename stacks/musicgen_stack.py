@@ -82,7 +82,9 @@ class MusicGenStack(Stack):
                 image_uri=image.uri,
                 model_data_url=staging.model_data_url,
                 environment=model_server_environment(
-                    model_id=config.model_id, max_duration_seconds=config.max_duration_seconds
+                    model_id=config.model_id,
+                    max_duration_seconds=config.max_duration_seconds,
+                    extend_stride_seconds=config.extend_stride_seconds,
                 ),
                 download_timeout_seconds=size.download_timeout_seconds,
                 startup_timeout_seconds=size.startup_timeout_seconds,

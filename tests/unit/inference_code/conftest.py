@@ -20,6 +20,8 @@ from tests.support.tiny_musicgen import build_tiny_musicgen
 INFERENCE_CODE = Path(__file__).resolve().parents[3] / "inference_code"
 # Window of 60 frames (1.2 s): a 4 s clip needs several windows, generated in well under a second.
 SHORT_WINDOW_POSITIONS = 64
+# The melody model's 16 chroma frames and the text come first: "calm piano" leaves 73 frames.
+SHORT_WINDOW_MELODY_POSITIONS = 96
 
 if str(INFERENCE_CODE) not in sys.path:
     sys.path.insert(0, str(INFERENCE_CODE))
@@ -46,6 +48,11 @@ def tiny_model_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]
     dirs["short_window"] = build_tiny_musicgen(
         root / "short_window", variant="mono", max_position_embeddings=SHORT_WINDOW_POSITIONS
     )
+    dirs["short_window_melody"] = build_tiny_musicgen(
+        root / "short_window_melody",
+        variant="melody",
+        max_position_embeddings=SHORT_WINDOW_MELODY_POSITIONS,
+    )
     return dirs
 
 
@@ -67,6 +74,11 @@ def melody_model(hooks: ModuleType, tiny_model_dirs: dict[str, Path]) -> Any:
 @pytest.fixture(scope="session")
 def short_window_model(hooks: ModuleType, tiny_model_dirs: dict[str, Path]) -> Any:
     return hooks.model_fn(str(tiny_model_dirs["short_window"]))
+
+
+@pytest.fixture(scope="session")
+def short_window_melody_model(hooks: ModuleType, tiny_model_dirs: dict[str, Path]) -> Any:
+    return hooks.model_fn(str(tiny_model_dirs["short_window_melody"]))
 
 
 Invoke = Callable[..., Any]

@@ -1,4 +1,4 @@
-"""Crossfade, loudness and audio file helpers of the handler."""
+"""Loudness and audio file helpers of the handler."""
 
 from __future__ import annotations
 
@@ -6,31 +6,6 @@ import numpy as np
 import pytest
 
 from tests.unit.inference_code.handler_test_audio import sine
-
-
-def test_crossfade_removes_the_click_of_a_phase_jump() -> None:
-    from crossfade import crossfade_append
-
-    overlap = 320
-    head = sine(440, 0.5)
-    # The tail re-renders the head's last `overlap` samples with a phase error, as a
-    # re-encoded context does, then goes on.
-    shifted = sine(440, 1.0)[len(head) - overlap + 20 :]
-    typical = np.abs(np.diff(head)).max()
-    naive = np.concatenate([head, shifted[overlap:]])
-    assert np.abs(np.diff(naive)).max() > 3 * typical
-    joined = crossfade_append(head, shifted, overlap)
-    assert len(joined) == len(head) + len(shifted) - overlap
-    assert np.abs(np.diff(joined)).max() <= 1.2 * typical
-    np.testing.assert_array_equal(joined[: len(head) - overlap], head[:-overlap])
-
-
-def test_crossfade_of_identical_audio_is_lossless() -> None:
-    from crossfade import crossfade_append
-
-    audio = sine(300, 1.0)[np.newaxis]
-    joined = crossfade_append(audio[:, :20_000], audio[:, 19_000:], 1_000)
-    np.testing.assert_allclose(joined, audio, atol=1e-6)
 
 
 def test_peak_and_rms_targets_and_silence() -> None:

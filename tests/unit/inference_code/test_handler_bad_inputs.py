@@ -19,6 +19,7 @@ NAN_WAV = audio_file_base64(
     np.full(3200, np.nan, dtype=np.float32), audio_format="WAV", subtype="FLOAT"
 )
 LONG_WAV = audio_file_base64(sine(220, 31, rate=8000), rate=8000)
+SUB_FRAME_WAV = audio_file_base64(sine(220, 0.015))
 
 
 def body(**fields: Any) -> str:
@@ -41,6 +42,7 @@ BAD_BODIES = [
     ("prompts not a list", json.dumps({"prompts": "a"}), "prompts"),
     ("blank prompt in list", json.dumps({"prompts": ["a", " "]}), "prompts[1]"),
     ("zero duration", body(duration=0), "duration"),
+    ("duration under one frame", body(duration=0.019), "duration"),
     ("negative duration", body(duration=-1), "duration"),
     ("duration over max", body(duration=45), "duration"),
     ("duration NaN", '{"prompt": "x", "duration": NaN}', "duration"),
@@ -87,6 +89,8 @@ BAD_BODIES = [
     ("audio_prompt without samples", body(audio_prompt=SILENT_WAV), "audio_prompt"),
     ("audio_prompt NaN samples", body(audio_prompt=NAN_WAV), "audio_prompt"),
     ("audio_prompt too long", body(audio_prompt=LONG_WAV), "audio_prompt"),
+    ("audio_prompt under one frame", body(audio_prompt=SUB_FRAME_WAV), "audio_prompt"),
+    ("include_prompt as string", body(include_prompt="yes"), "include_prompt"),
 ]
 
 

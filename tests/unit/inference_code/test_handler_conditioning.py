@@ -21,33 +21,6 @@ from tests.unit.inference_code.handler_test_audio import (
 RATE = 32_000
 
 
-def test_long_duration_is_generated_in_windows_without_clicks(
-    hooks: ModuleType, short_window_model: Any
-) -> None:
-    from windowed_generation import generate_clips, plan_windows
-
-    request = hooks.input_fn(
-        json.dumps({"prompts": ["calm piano", "rock"], "duration": 3.0, "seed": 9}),
-        "application/json",
-    )
-    plan = plan_windows(short_window_model, prefix_positions=0)
-    assert plan.window_frames < 3.0 * 50  # the request cannot fit one window
-    result = generate_clips(short_window_model, request, seed=9)
-    assert result.windows >= 3 and len(result.seams) == result.windows - 1
-    for clip in result.clips:
-        assert clip.shape == (1, 3 * RATE)
-        jumps = np.abs(np.diff(clip[0]))
-        typical = np.percentile(jumps, 99)
-        block = RATE // 100
-        for seam in result.seams:
-            around = jumps[seam - 64 : seam + 64]
-            assert around.max() <= 2 * typical, (seam, around.max(), typical)
-            # No gap or level step either: 10 ms either side of the seam carry the same energy.
-            before = np.sqrt(np.mean(clip[0, seam - block : seam] ** 2))
-            after = np.sqrt(np.mean(clip[0, seam : seam + block] ** 2))
-            assert 0.5 < after / before < 2.0, (seam, before, after)
-
-
 def test_long_duration_through_the_hooks_has_exact_length(
     invoke: Any, short_window_model: Any
 ) -> None:
@@ -175,3 +148,120 @@ def test_model_fn_detects_the_variant(
     assert (mono_model.frame_rate, mono_model.sampling_rate) == (50, RATE)
     assert mono_model.device.type == "cpu" and mono_model.dtype == torch.float32
     assert not mono_model.model.training
+
+
+@pytest.mark.parametrize("model_name", ["mono_model", "stereo_model"])
+def test_include_prompt_returns_the_prompt_then_the_same_continuation(
+    invoke: Any, request: pytest.FixtureRequest, model_name: str
+) -> None:
+    model = request.getfixturevalue(model_name)
+    base = {
+        "prompt": "calm piano",
+        "duration": 1.0,
+        "seed": 4,
+        "normalize": "none",
+        # 0.71 s: 35 whole codec frames (0.70 s) are continued, the last part-frame is not.
+        "audio_prompt": audio_file_base64(sine(523, 0.71), rate=RATE),
+    }
+    plain = invoke(model, base)
+    included = invoke(model, {**base, "include_prompt": True})
+    assert plain["warnings"] == included["warnings"] == []
+    continuation, _ = decode_clip(plain["clips"][0])
+    whole, _ = decode_clip(included["clips"][0])
+    prompt_samples = 35 * 640
+    assert continuation.shape == (RATE, model.channels)
+    assert whole.shape == (prompt_samples + RATE, model.channels)
+    assert included["clips"][0]["duration"] == pytest.approx(1.7)
+    np.testing.assert_array_equal(whole[prompt_samples:], continuation)
+    assert np.abs(whole[:prompt_samples]).max() > 0
+
+
+def test_a_truncated_audio_prompt_is_reported(invoke: Any, short_window_model: Any) -> None:
+    payload = {
+        "prompt": "rock",
+        "duration": 1.0,
+        "seed": 1,
+        "audio_prompt": audio_file_base64(sine(330, 3.0)),
+    }
+    response = invoke(short_window_model, payload)
+    # The 60-frame window re-reads 24 frames: 0.48 s of the 3 s prompt are continued.
+    assert response["warnings"] == [
+        "audio_prompt: only its last 0.48 s of 3.00 s are continued "
+        "(the model is prompted with at most 0.48 s)"
+    ]
+
+
+def test_a_clip_with_its_prompt_must_fit_the_max_duration(
+    hooks: ModuleType, mono_model: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from request_schema import RequestValidationError
+
+    monkeypatch.setenv("MUSICGEN_MAX_DURATION", "5")
+    payload = {
+        "prompt": "rock",
+        "duration": 3.0,
+        "include_prompt": True,
+        "audio_prompt": audio_file_base64(sine(330, 3.0)),
+    }
+    request = hooks.input_fn(json.dumps(payload), "application/json")
+    with pytest.raises(RequestValidationError) as caught:
+        hooks.predict_fn(request, mono_model)
+    assert str(caught.value) == (
+        "include_prompt: the returned clip, the prompt's 3.00 s plus duration 3 s, "
+        "must be at most 5 s"
+    )
+    request = hooks.input_fn(json.dumps({**payload, "duration": 2.0}), "application/json")
+    assert hooks.predict_fn(request, mono_model).clips[0].shape == (1, 5 * RATE)
+
+
+def test_default_duration_never_exceeds_the_max(
+    hooks: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MUSICGEN_MAX_DURATION", "4")
+    assert hooks.input_fn(json.dumps({"prompt": "x"}), "application/json").duration == 4.0
+    monkeypatch.setenv("MUSICGEN_MAX_DURATION", "60")
+    assert hooks.input_fn(json.dumps({"prompt": "x"}), "application/json").duration == 10.0
+
+
+@pytest.mark.parametrize("variant", ["mono", "melody"])
+def test_fp16_keeps_the_t5_fp32_layers_in_fp32_from_the_checkpoint(
+    hooks: ModuleType, tiny_model_dirs: dict[str, Path], variant: str
+) -> None:
+    from model_loading import load_musicgen
+    from safetensors.torch import load_file
+
+    model = load_musicgen(tiny_model_dirs[variant], half_dtype=torch.float16)
+    checkpoint = load_file(tiny_model_dirs[variant] / "model.safetensors")
+    parameters = dict(model.model.named_parameters())
+    kept = [name for name in parameters if ".wo." in name]
+    assert kept and all(parameters[name].dtype == torch.float32 for name in kept)
+    for name in kept:  # read as fp32, not rounded through fp16 on the way
+        assert torch.equal(parameters[name], checkpoint[name])
+    halves = [
+        name for name in parameters if not name.startswith("audio_encoder.") and ".wo." not in name
+    ]
+    assert all(parameters[name].dtype == torch.float16 for name in halves)
+    assert all(p.dtype == torch.float32 for p in model.model.audio_encoder.parameters())
+    request = hooks.input_fn(
+        json.dumps({"prompt": "calm piano", "duration": 0.3}), "application/json"
+    )
+    audio = hooks.predict_fn(request, model).clips[0]
+    assert audio.shape == (model.channels, round(0.3 * RATE)) and np.isfinite(audio).all()
+
+
+@pytest.mark.parametrize(
+    ("capability", "dtype"),
+    [
+        ((7, 0), torch.float16),
+        ((7, 5), torch.float16),
+        ((8, 0), torch.bfloat16),
+        ((9, 0), torch.bfloat16),
+    ],
+)
+def test_half_precision_follows_the_compute_capability(
+    hooks: ModuleType, capability: tuple[int, int], dtype: torch.dtype
+) -> None:
+    from model_loading import half_dtype_for
+
+    # V100 (7.0) and T4 (7.5) only emulate bf16; A10G/A100 (8.x) and H100 (9.0) run it natively.
+    assert half_dtype_for(capability) is dtype

@@ -34,6 +34,11 @@ def test_defaults_for_a_minimal_entry() -> None:
     assert config.max_concurrent_invocations_per_instance == 1
     assert (config.dlc.transformers, config.dlc.pytorch) == ("4.51.3", "2.6.0")
     assert config.stack_name == "MusicGen-dev"
+    assert config.extend_stride_seconds == 18.0
+    assert (
+        load_environment("dev", {**MINIMAL, "extend_stride_seconds": 29.5}).extend_stride_seconds
+        == 29.5
+    )
 
 
 def test_config_is_frozen() -> None:
@@ -87,6 +92,18 @@ def test_shipped_table_has_dev_and_prod_as_the_issue_asks() -> None:
         (
             {**MINIMAL, "max_duration_seconds": True},
             "environments.dev.max_duration_seconds: must be a number > 0 and <= 300 (got True)",
+        ),
+        (
+            {**MINIMAL, "extend_stride_seconds": 30},
+            "environments.dev.extend_stride_seconds: must be a number > 0 and < 30 (got 30)",
+        ),
+        (
+            {**MINIMAL, "extend_stride_seconds": 0},
+            "environments.dev.extend_stride_seconds: must be a number > 0 and < 30 (got 0)",
+        ),
+        (
+            {**MINIMAL, "extend_stride_seconds": "18"},
+            "environments.dev.extend_stride_seconds: must be a number > 0 and < 30 (got '18')",
         ),
         (
             {"model_id": "musicgen-small"},
