@@ -10,6 +10,7 @@ import math
 
 from inference_code.contract import (
     AUDIO_INPUT_FLOOR_SECONDS,
+    DEFAULT_EXTEND_STRIDE_SECONDS,
     EXTEND_STRIDE_ENV,
     MAX_DURATION_ENV,
     MODEL_ID_ENV,
@@ -27,8 +28,6 @@ AUDIO_INPUTS_PER_REQUEST = 2
 ENVELOPE_BYTES = 1 << 20
 # Long generations must not be killed by the model server's 60 s default.
 MODEL_SERVER_TIMEOUT_SECONDS = 3600
-# audiocraft's default: each window past the first moves on 18 s and re-reads the last 12 s.
-DEFAULT_EXTEND_STRIDE_SECONDS = 18.0
 
 
 def _base64_size(raw_bytes: int) -> int:

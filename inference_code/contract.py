@@ -46,6 +46,8 @@ MAX_DURATION_ENV: Final = "MUSICGEN_MAX_DURATION"
 MODEL_ID_ENV: Final = "MUSICGEN_MODEL_ID"
 # Seconds each window of a long clip moves on (audiocraft's extend_stride).
 EXTEND_STRIDE_ENV: Final = "MUSICGEN_EXTEND_STRIDE"
+# audiocraft's default: each window moves on 18 s and re-reads the last 12 s of its own codes.
+DEFAULT_EXTEND_STRIDE_SECONDS: Final = 18.0
 DEFAULT_MAX_DURATION_SECONDS: Final = 30.0
 # A melody or audio prompt may always fill one 30 s MusicGen window, even on an endpoint whose
 # clips are shorter: the handler accepts inputs up to max(max duration, this), and the stack sizes

@@ -21,6 +21,7 @@ import numpy as np
 from audio_codec import decode_audio
 from contract import (
     AUDIO_INPUT_FLOOR_SECONDS,
+    DEFAULT_EXTEND_STRIDE_SECONDS,
     DEFAULT_MAX_DURATION_SECONDS,
     EXTEND_STRIDE_ENV,
     MAX_DURATION_ENV,
@@ -37,7 +38,6 @@ from request_schema import (
 from response_format import negotiate, render_response
 from row_sampling import clip_seeds
 from windowed_generation import (
-    DEFAULT_EXTEND_STRIDE_SECONDS,
     TRAINED_WINDOW_SECONDS,
     generate_clips,
 )

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from contract import DEFAULT_EXTEND_STRIDE_SECONDS
 from melody_chroma import window_chroma
 from model_loading import LoadedMusicGen
 from request_schema import GenerationRequest, RequestValidationError
@@ -26,7 +27,6 @@ from transformers.models.encodec.modeling_encodec import EncodecDecoderOutput
 # MusicGen was trained on 30 s segments: a window never holds more music than that, even where
 # the positional table (2048 positions) would allow it.
 TRAINED_WINDOW_SECONDS = 30
-DEFAULT_EXTEND_STRIDE_SECONDS = 18.0
 
 
 class GenerationLimitError(ValueError):

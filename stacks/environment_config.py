@@ -13,6 +13,7 @@ from typing import Any
 
 from constructs_lib.instance_types import INSTANCE_TYPE_PATTERN, instance_family
 from inference_code.contract import (
+    DEFAULT_EXTEND_STRIDE_SECONDS,
     DEFAULT_MAX_DURATION_SECONDS,
     MODEL_ID_RULE,
     is_model_id,
@@ -94,8 +95,7 @@ class EnvironmentConfig:
     scale_out_cooldown: int = 60
     backlog_per_instance_target: float = 2.0
     max_duration_seconds: float = DEFAULT_MAX_DURATION_SECONDS
-    # audiocraft's default: each window of a long clip moves on 18 s, re-reading the last 12 s.
-    extend_stride_seconds: float = 18.0
+    extend_stride_seconds: float = DEFAULT_EXTEND_STRIDE_SECONDS
     output_retention_days: int = 7
     notification_emails: tuple[str, ...] = ()
     oldest_request_alarm_seconds: int = 1800
