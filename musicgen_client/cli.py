@@ -65,9 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     request = generate.add_argument_group("request (defaults: the endpoint's)")
     request.add_argument("--duration", type=float, help="seconds of audio per prompt")
     request.add_argument("--seed", type=int, help="0 <= seed < 2^32; same seed, same audio")
-    request.add_argument("--guidance-scale", type=float, help=">= 1 (1 turns guidance off)")
-    request.add_argument("--temperature", type=float, help="> 0")
-    request.add_argument("--top-k", type=int, help=">= 0")
+    request.add_argument("--guidance-scale", type=float, help="1 to 20 (1 turns guidance off)")
+    request.add_argument("--temperature", type=float, help="0.05 to 10")
+    request.add_argument("--top-k", type=int, help="0 to 2048 (0 = off)")
     request.add_argument("--top-p", type=float, help="0 <= p <= 1 (0 = off)")
     request.add_argument(
         "--no-sample", dest="do_sample", action="store_const", const=False, help="greedy decoding"
