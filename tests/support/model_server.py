@@ -12,15 +12,14 @@ servers can run at once and the helper needs no root.
 One thing stays machine-wide: the toolkit's wrapper adopts *the only* model-server Java process
 it sees on the machine (it looks before its own Java has started, so with another server running
 it adopts that one) and kills its adoptee when it gets SIGTERM. So a server is stopped by the
-identity of its own processes (the marker variable they inherit), Java first, and the wrapper
-only ever gets SIGKILL, which it cannot turn into a kill of another server's Java.
+identity of its own processes (the marker variable they inherit), Java first, and every one of
+them, the wrapper included, gets SIGKILL, which it cannot turn into a kill of another's.
 """
 
 from __future__ import annotations
 
 import os
 import random
-import signal
 import socket
 import subprocess
 import sys
@@ -142,12 +141,16 @@ def is_frontend(process: psutil.Process) -> bool:
         return False
 
 
+def server_processes_of(url: str) -> list[psutil.Process]:
+    """Live processes of the running server that `running_model_server` yielded `url` for."""
+    return server_processes(_MARKERS_BY_URL[url])
+
+
 def worker_processes(url: str) -> list[psutil.Process]:
     """The Python workers (the processes that run our handler) of the server serving `url`."""
-    marker = _MARKERS_BY_URL[url]
     return [
         process
-        for process in server_processes(marker)
+        for process in server_processes_of(url)
         if WORKER_SCRIPT in " ".join(_cmdline(process))
     ]
 
@@ -159,38 +162,31 @@ def _cmdline(process: psutil.Process) -> list[str]:
         return []
 
 
-def _signal_all(processes: list[psutil.Process], signum: int) -> None:
+def _kill(processes: list[psutil.Process]) -> None:
     for process in processes:
         try:
-            process.send_signal(signum)
+            process.kill()
         except psutil.NoSuchProcess:
             continue
-
-
-def _terminate(processes: list[psutil.Process]) -> None:
-    _signal_all(processes, signal.SIGTERM)
-    _, alive = psutil.wait_procs(processes, timeout=STOP_GRACE_SECONDS)
-    _signal_all(alive, signal.SIGKILL)
-    psutil.wait_procs(alive, timeout=STOP_GRACE_SECONDS)
+    psutil.wait_procs(processes, timeout=STOP_GRACE_SECONDS)
 
 
 def _stop(wrapper: subprocess.Popen[bytes], marker: str) -> None:
-    # Several rounds, our own Java frontend first: it may spawn a worker between the scan and
-    # its own exit. The wrapper is left out: on SIGTERM it kills the Java process it adopted,
-    # which may be another server's.
+    """SIGKILL by identity: our Java frontend, then our workers, then the wrapper.
+
+    The wrapper never gets SIGTERM: it would kill the Java process it adopted, which may be
+    another server's. A test server holds nothing worth a graceful stop, and SIGKILL leaves no
+    process a chance to act on another server's.
+    """
+    # Several rounds: the Java frontend may spawn a worker between the scan and its own exit.
     for _ in range(STOP_ROUNDS):
         processes = [p for p in server_processes(marker) if p.pid != wrapper.pid]
         if not processes:
             break
-        _terminate([process for process in processes if is_frontend(process)])
-        _terminate([process for process in processes if not is_frontend(process)])
-    # Having watched our Java, the wrapper has exited by now; having adopted another's, it waits
-    # on that one and gets SIGKILL, which it cannot turn into a kill.
-    try:
-        wrapper.wait(timeout=STOP_GRACE_SECONDS)
-    except subprocess.TimeoutExpired:
-        wrapper.kill()
-        wrapper.wait(timeout=STOP_GRACE_SECONDS)
+        _kill([process for process in processes if is_frontend(process)])
+        _kill([process for process in processes if not is_frontend(process)])
+    wrapper.kill()
+    wrapper.wait(timeout=STOP_GRACE_SECONDS)
     strays = server_processes(marker)
     if strays:
         pids = ", ".join(str(process.pid) for process in strays)
