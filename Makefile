@@ -10,7 +10,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 CDK := npx --no-install cdk
 
-.PHONY: synth test lint deploy diff bench e2e clean
+.PHONY: synth test lint deploy diff bench e2e reliability clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,11 @@ bench: $(VENV)/.dev-deps
 
 e2e: $(VENV)/.dev-deps
 	$(BIN)/python -m pytest -q tests/integration/e2e
+
+# Hostile inputs, schema properties, load and faults on the local loop (loopback only, bounded):
+# every test marked `reliability`, as one table whose last line is JSON.
+reliability: $(VENV)/.dev-deps
+	$(BIN)/python -m reliability $(RELIABILITY_ARGS)
 
 clean:
 	rm -rf cdk.out .pytest_cache
