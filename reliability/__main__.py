@@ -76,7 +76,7 @@ def _cell(value: Any) -> str:
         return "-"
     if isinstance(value, float):
         return f"{value:g}"
-    return str(value)
+    return " ".join(str(value).split())
 
 
 def render_table(rows: list[dict[str, Any]]) -> str:

@@ -195,8 +195,9 @@ def test_worker_killed_mid_request_fails_that_request_and_the_next_succeeds(
         requests=2,
         faults=1,
         lost=0,
+        duplicated=0,
         recovery_seconds=round(recovery_seconds, 1),
         worker_replaced_s=round(worker_back_seconds, 1),
-        failure_reason=message["failureReason"][:80],
+        failure_reason=" ".join(message["failureReason"].split())[:100],
     )
     print(f"recovery {recovery_seconds:.1f} s, worker back {worker_back_seconds:.1f} s")

@@ -25,6 +25,8 @@ from tests.support.model_server import is_frontend, running_model_server, server
 pytestmark = pytest.mark.integration
 # A Java process the wrapper kills dies within a second; this is long enough to see it.
 SETTLE_SECONDS = 3.0
+# Two servers importing torch at once on a busy CI machine took up to 110 s each.
+STARTUP_SECONDS = 300
 
 
 def _frontends(url: str) -> list[int]:
@@ -41,10 +43,10 @@ def _healthy(url: str) -> bool:
 @pytest.mark.heavy
 @pytest.mark.reliability
 def test_stopping_one_server_leaves_the_other_serving(stereo_model_dir: Path) -> None:
-    with running_model_server(stereo_model_dir) as first:
+    with running_model_server(stereo_model_dir, startup_timeout=STARTUP_SECONDS) as first:
         first_java = _frontends(first)
         assert len(first_java) == 1
-        with running_model_server(stereo_model_dir) as second:
+        with running_model_server(stereo_model_dir, startup_timeout=STARTUP_SECONDS) as second:
             second_java = _frontends(second)
             assert len(second_java) == 1 and second_java != first_java
             assert _healthy(first) and _healthy(second)
