@@ -155,11 +155,12 @@ BROKEN_FIELDS: dict[str, st.SearchStrategy[Any]] = {
         lambda value: value.lower() not in ("peak", "rms", "none")
     ),
     "prompt": st.one_of(
+        text.map(lambda value: value + "\ud800"),
         st.text(" \t\n", max_size=3),
         st.text(min_size=2001, max_size=2100, alphabet="ab"),
         st.integers(),
-        text.map(lambda value: value + "\ud800"),
     ),
+    "prompts": st.lists(text.map(lambda value: "\udc00" + value), min_size=1, max_size=3),
     "melody": st.one_of(st.just(""), st.text("%$!", min_size=1, max_size=4), st.integers()),
     "audio_prompt": st.one_of(st.just(""), st.text("%$!", min_size=1, max_size=4)),
     "unknown field": st.text(min_size=1, max_size=12).filter(
@@ -186,12 +187,15 @@ def test_one_broken_field_is_refused_naming_it(
         if value in ACCEPTED_FIELDS:
             return
         name, value = value, 1
-    elif name == "prompt":
+    elif name in ("prompt", "prompts"):
+        request.pop("prompt", None)
         request.pop("prompts", None)
     request[name] = value
     with pytest.raises(RequestValidationError) as caught:
         hooks.input_fn(json.dumps(request), "application/json")
     expected = name if name in ACCEPTED_FIELDS else caught.value.field
+    if name == "prompts":
+        expected = "prompts[0]"
     assert caught.value.field == expected
     assert str(caught.value).startswith(f"{expected}: ")
     if name not in ACCEPTED_FIELDS:
