@@ -10,7 +10,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 CDK := npx --no-install cdk
 
-.PHONY: synth test lint deploy diff diff-base diff-fixtures bench bench-staging e2e mutation clean
+.PHONY: synth test lint deploy diff diff-base diff-fixtures bench bench-staging e2e reliability mutation clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +37,7 @@ test: $(VENV)/.dev-deps node_modules/.package-lock.json
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q -m "not reliability"
+	$(BIN)/python -m pytest -q
 
 lint: $(VENV)/.dev-deps
 	$(BIN)/ruff check .
@@ -79,6 +79,11 @@ e2e: $(VENV)/.dev-deps
 mutation: $(VENV)/.dev-deps
 	$(BIN)/mutmut run --max-children 1
 	$(BIN)/python -m tests.mutation.scores
+
+# Hostile inputs, schema properties, load and faults on the local loop (loopback only, bounded):
+# every test marked `reliability`, as one table whose last line is JSON.
+reliability: $(VENV)/.dev-deps
+	$(BIN)/python -m reliability $(RELIABILITY_ARGS)
 
 clean:
 	rm -rf cdk.out .pytest_cache

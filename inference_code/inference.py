@@ -8,7 +8,6 @@ field and the rule.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -33,6 +32,7 @@ from request_schema import (
     GenerationRequest,
     RequestValidationError,
     check_model_support,
+    load_json_body,
     parse_request,
 )
 from response_format import negotiate, render_response
@@ -108,15 +108,7 @@ def input_fn(input_data: str | bytes, content_type: str, context: Any = None) ->
             raise RequestValidationError(
                 "body", "must be UTF-8 encoded JSON", show_got=False
             ) from None
-    if not input_data or not input_data.strip():
-        raise RequestValidationError("body", "must not be empty", show_got=False)
-    try:
-        # NaN and Infinity parse here so the schema can name the field that holds them.
-        payload = json.loads(input_data)
-    except json.JSONDecodeError as error:
-        raise RequestValidationError(
-            "body", f"must be valid JSON ({error})", show_got=False
-        ) from None
+    payload = load_json_body(input_data)
     request = parse_request(payload, max_duration_seconds=max_duration_seconds())
     accept = _accept_from_context(context)
     if accept is not None:
@@ -127,7 +119,9 @@ def input_fn(input_data: str | bytes, content_type: str, context: Any = None) ->
 
 def predict_fn(data: GenerationRequest, model: LoadedMusicGen, context: Any = None) -> Prediction:
     started = time.perf_counter()
-    check_model_support(data, is_melody_model=model.is_melody)
+    check_model_support(
+        data, is_melody_model=model.is_melody, codebook_size=model.model.decoder.config.vocab_size
+    )
     seeds = clip_seeds(
         data.seed if data.seed is not None else secrets.randbelow(SEED_LIMIT), len(data.prompts)
     )

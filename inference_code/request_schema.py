@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import math
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +23,17 @@ DEFAULT_DURATION_SECONDS = 10.0
 MIN_DURATION_SECONDS = 0.02
 # The seed sample counted length in decoder tokens at MusicGen's 50 frames per second.
 LEGACY_TOKENS_PER_SECOND = 50
+# Bounds that keep every knob inside what generation survives in half precision: a guidance
+# scale or an inverse temperature far beyond these overflows the logits to inf/nan.
+MAX_GUIDANCE_SCALE = 20.0
+MIN_TEMPERATURE = 0.05
+MAX_TEMPERATURE = 10.0
+# Every MusicGen checkpoint's codebook size; the handler checks the served model's own size.
+MAX_TOP_K = 2048
+# Commas, arrays and objects a body may hold: a real request has a few dozen (and at most
+# 8 prompts of 2000 characters), while a body of millions of `[]` would cost gigabytes once
+# decoded. Base64 audio holds none of these characters.
+MAX_JSON_SEPARATORS = 20_000
 FORMATS = ("wav", "flac")
 NORMALIZATIONS = ("peak", "rms", "none")
 
@@ -96,7 +109,8 @@ def _number(bound: _Bound) -> Callable[[str, Any], float]:
     def parse(name: str, value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise RequestValidationError(name, "must be a number", value)
-        if not math.isfinite(value):
+        # An int is compared exactly: a 4000-digit one overflows float() and math.isfinite.
+        if isinstance(value, float) and not math.isfinite(value):
             raise RequestValidationError(name, "must be a finite number", value)
         if not bound.accepts(value):
             raise RequestValidationError(name, bound.describe(), value)
@@ -147,6 +161,7 @@ def _audio(name: str, value: Any) -> bytes:
 def _prompt(name: str, value: Any) -> str:
     if not isinstance(value, str):
         raise RequestValidationError(name, "must be a string", value)
+    _require_unicode(name, value)
     text = value.strip()
     if not text:
         raise RequestValidationError(name, "must not be blank", value)
@@ -155,6 +170,18 @@ def _prompt(name: str, value: Any) -> str:
             name, f"must be at most {MAX_PROMPT_CHARS} characters after trimming", len(text)
         )
     return text
+
+
+def _require_unicode(name: str, text: str) -> None:
+    """JSON escapes can spell lone surrogates (`"\\ud800"`), which no tokenizer can encode."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise RequestValidationError(
+            name,
+            f"must be valid Unicode text (a lone surrogate at position {error.start})",
+            show_got=False,
+        ) from None
 
 
 def _prompt_list(name: str, value: Any) -> tuple[str, ...]:
@@ -166,9 +193,9 @@ def _prompt_list(name: str, value: Any) -> tuple[str, ...]:
 
 
 _SAMPLING_FIELDS = (
-    _Field("guidance_scale", _number(_Bound(low=1.0))),
-    _Field("temperature", _number(_Bound(low=0.0, low_inclusive=False))),
-    _Field("top_k", _integer(_Bound(low=0))),
+    _Field("guidance_scale", _number(_Bound(low=1.0, high=MAX_GUIDANCE_SCALE))),
+    _Field("temperature", _number(_Bound(low=MIN_TEMPERATURE, high=MAX_TEMPERATURE))),
+    _Field("top_k", _integer(_Bound(low=0, high=MAX_TOP_K))),
     _Field("top_p", _number(_Bound(low=0.0, high=1.0))),
     _Field("do_sample", _boolean),
 )
@@ -193,6 +220,34 @@ ACCEPTED_FIELDS = (
 )
 
 
+def load_json_body(text: str) -> Any:
+    """Decode a request body, or raise one RequestValidationError naming `body`.
+
+    The separator count is bounded before decoding, so a body costs memory in proportion to its
+    size; Python's own failures (nesting past the recursion limit, integers past
+    `sys.get_int_max_str_digits()`) become the same kind of message as a syntax error.
+    """
+    if not text.strip():
+        raise RequestValidationError("body", "must not be empty", show_got=False)
+    separators = text.count(",") + text.count("[") + text.count("{")
+    if separators > MAX_JSON_SEPARATORS:
+        raise RequestValidationError(
+            "body",
+            f"must hold at most {MAX_JSON_SEPARATORS} commas, arrays and objects",
+            separators,
+        )
+    try:
+        # NaN and Infinity parse here so the schema can name the field that holds them.
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        reason = f"{error.msg} at line {error.lineno} column {error.colno}"
+    except RecursionError:
+        reason = "nested too deeply"
+    except ValueError:
+        reason = f"a number has more than {sys.get_int_max_str_digits()} digits"
+    raise RequestValidationError("body", f"must be valid JSON ({reason})", show_got=False)
+
+
 def parse_request(
     payload: Any,
     *,
@@ -210,7 +265,7 @@ def parse_request(
     unknown = sorted(str(key) for key in payload if key not in ACCEPTED_FIELDS)
     if unknown:
         raise RequestValidationError(
-            unknown[0],
+            _field_name(unknown[0]),
             f"is not a known field; accepted fields are {', '.join(ACCEPTED_FIELDS)}",
             show_got=False,
         )
@@ -248,11 +303,23 @@ def parse_request(
     return request
 
 
-def check_model_support(request: GenerationRequest, *, is_melody_model: bool) -> None:
+def check_model_support(
+    request: GenerationRequest, *, is_melody_model: bool, codebook_size: int | None = None
+) -> None:
     """Reject fields the served model cannot honour (known only where the model is)."""
     if request.melody is not None and not is_melody_model:
         raise RequestValidationError(
             "melody", "is only supported by melody models (musicgen-melody*)", show_got=False
+        )
+    # The default (MusicGen's 250) stays valid on a model with fewer codes: it then samples
+    # from all of them, as transformers clamps top_k to the vocabulary.
+    if (
+        codebook_size is not None
+        and request.top_k > codebook_size
+        and request.top_k != GenerationRequest.top_k
+    ):
+        raise RequestValidationError(
+            "top_k", f"must be <= {codebook_size}, this model's codebook size", request.top_k
         )
 
 
@@ -284,7 +351,7 @@ def _legacy_generation_params(
     unknown = sorted(str(key) for key in params if key not in LEGACY_GENERATION_PARAMS)
     if unknown:
         raise RequestValidationError(
-            f"generation_params.{unknown[0]}",
+            f"generation_params.{_field_name(unknown[0])}",
             f"is not a known field; accepted are {', '.join(LEGACY_GENERATION_PARAMS)}",
             show_got=False,
         )
@@ -306,7 +373,22 @@ def _number_text(value: float) -> str:
 
 
 def _shorten(value: Any) -> str:
-    text = (
-        repr(value) if not isinstance(value, int | float) or isinstance(value, bool) else str(value)
-    )
+    """At most 60 characters of `value`, costing no more than that however large it is."""
+    if isinstance(value, bool) or value is None:
+        text = repr(value)
+    elif isinstance(value, int) and value.bit_length() > 192:
+        text = f"an integer of {value.bit_length()} bits"
+    elif isinstance(value, int | float):
+        text = str(value)
+    elif isinstance(value, str):
+        text = repr(value[:61])
+    elif isinstance(value, list | tuple | Mapping):
+        text = f"a {type(value).__name__} of {len(value)} item(s)"
+    else:
+        text = type(value).__name__
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _field_name(key: Any) -> str:
+    """An unknown key as a message may quote it: escaped and short."""
+    return _shorten(str(key)).strip("'\"")

@@ -107,12 +107,14 @@ def _add_generate_command(commands: Any) -> None:
     request.add_argument(
         "--guidance-scale",
         type=float,
-        help=f">= 1, 1 turns guidance off (default {defaults['guidance_scale']:g})",
+        help=f"1 to 20, 1 turns guidance off (default {defaults['guidance_scale']:g})",
     )
     request.add_argument(
-        "--temperature", type=float, help=f"> 0 (default {defaults['temperature']:g})"
+        "--temperature", type=float, help=f"0.05 to 10 (default {defaults['temperature']:g})"
     )
-    request.add_argument("--top-k", type=int, help=f">= 0 (default {defaults['top_k']})")
+    request.add_argument(
+        "--top-k", type=int, help=f"0 to 2048, 0 = off (default {defaults['top_k']})"
+    )
     request.add_argument(
         "--top-p", type=float, help=f"0 <= p <= 1, 0 = off (default {defaults['top_p']:g})"
     )

@@ -7,17 +7,19 @@ configuration and launches the Java frontend, which daemonises and spawns Python
 import our handler. Everything machine-global that the toolkit and the server would otherwise
 share between two servers (the configuration file in `/etc`, the pid file and the workers' Unix
 sockets in the temp directory, the log folder) is moved into a private scratch folder, so two
-servers can run at once and the helper needs no root. One check stays machine-wide: the toolkit's
-wrapper looks for the Java process among all processes, and while it sees two it retries (for
-SAGEMAKER_STARTUP_TIMEOUT) instead of watching its own. The servers serve regardless, and
-stopping goes by process id, not through the wrapper.
+servers can run at once and the helper needs no root.
+
+One thing stays machine-wide: the toolkit's wrapper adopts *the only* model-server Java process
+it sees on the machine (it looks before its own Java has started, so with another server running
+it adopts that one) and kills its adoptee when it gets SIGTERM. So a server is stopped by the
+identity of its own processes (the marker variable they inherit), Java first, and every one of
+them, the wrapper included, gets SIGKILL, which it cannot turn into a kill of another's.
 """
 
 from __future__ import annotations
 
 import os
 import random
-import signal
 import socket
 import subprocess
 import sys
@@ -39,9 +41,15 @@ LOG_TAIL_CHARS = 6000
 # variable; stopping the server finds them by it, because the Java process is daemonised away
 # from the process tree we started.
 SERVER_MARKER_VARIABLE = "MUSICGEN_TEST_MODEL_SERVER_ID"
+# How the toolkit's wrapper finds the frontend (sagemaker_inference.model_server.MMS_NAMESPACE),
+# and the script each Python worker runs.
+MODEL_SERVER_JAVA_CLASS = "com.amazonaws.ml.mms.ModelServer"
+WORKER_SCRIPT = "model_service_worker.py"
 # Variables of the calling shell that would change how the toolkit serves (a Hub model id, a
 # pipeline task, another server's limits); only `env` may set them.
 _INHERITED_PREFIXES_DROPPED = ("SAGEMAKER_", "MMS_", "HF_")
+# The marker of each running server, by the URL `running_model_server` yielded.
+_MARKERS_BY_URL: dict[str, str] = {}
 
 # The toolkit's entry module, run as `__main__` exactly as `python -m` would run it; the only
 # change is where the toolkit writes the server configuration: `/etc/sagemaker-mms.properties` is
@@ -125,29 +133,60 @@ def server_processes(marker: str) -> list[psutil.Process]:
     return found
 
 
-def _signal_all(processes: list[psutil.Process], signum: int) -> None:
+def is_frontend(process: psutil.Process) -> bool:
+    """The Java frontend, recognised the way the toolkit's wrapper recognises it."""
+    try:
+        return MODEL_SERVER_JAVA_CLASS in process.cmdline()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return False
+
+
+def server_processes_of(url: str) -> list[psutil.Process]:
+    """Live processes of the running server that `running_model_server` yielded `url` for."""
+    return server_processes(_MARKERS_BY_URL[url])
+
+
+def worker_processes(url: str) -> list[psutil.Process]:
+    """The Python workers (the processes that run our handler) of the server serving `url`."""
+    return [
+        process
+        for process in server_processes_of(url)
+        if WORKER_SCRIPT in " ".join(_cmdline(process))
+    ]
+
+
+def _cmdline(process: psutil.Process) -> list[str]:
+    try:
+        return process.cmdline()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return []
+
+
+def _kill(processes: list[psutil.Process]) -> None:
     for process in processes:
         try:
-            process.send_signal(signum)
+            process.kill()
         except psutil.NoSuchProcess:
             continue
+    psutil.wait_procs(processes, timeout=STOP_GRACE_SECONDS)
 
 
 def _stop(wrapper: subprocess.Popen[bytes], marker: str) -> None:
+    """SIGKILL by identity: our Java frontend, then our workers, then the wrapper.
+
+    The wrapper never gets SIGTERM: it would kill the Java process it adopted, which may be
+    another server's. A test server holds nothing worth a graceful stop, and SIGKILL leaves no
+    process a chance to act on another server's.
+    """
     # Several rounds: the Java frontend may spawn a worker between the scan and its own exit.
     for _ in range(STOP_ROUNDS):
-        processes = server_processes(marker)
+        processes = [p for p in server_processes(marker) if p.pid != wrapper.pid]
         if not processes:
             break
-        _signal_all(processes, signal.SIGTERM)
-        _, alive = psutil.wait_procs(processes, timeout=STOP_GRACE_SECONDS)
-        _signal_all(alive, signal.SIGKILL)
-        psutil.wait_procs(alive, timeout=STOP_GRACE_SECONDS)
-    try:
-        wrapper.wait(timeout=STOP_GRACE_SECONDS)
-    except subprocess.TimeoutExpired:
-        wrapper.kill()
-        wrapper.wait(timeout=STOP_GRACE_SECONDS)
+        _kill([process for process in processes if is_frontend(process)])
+        _kill([process for process in processes if not is_frontend(process)])
+    wrapper.kill()
+    wrapper.wait(timeout=STOP_GRACE_SECONDS)
     strays = server_processes(marker)
     if strays:
         pids = ", ".join(str(process.pid) for process in strays)
@@ -210,6 +249,7 @@ def running_model_server(
             base_dir=base_dir, scratch=scratch, port=port, marker=marker, env=env or {}
         )
         url = f"http://127.0.0.1:{port}"
+        _MARKERS_BY_URL[url] = marker
         with log_path.open("wb") as log:
             wrapper = subprocess.Popen(
                 [sys.executable, "-c", _LAUNCHER, str(scratch / "mms.properties")],
@@ -223,4 +263,7 @@ def running_model_server(
             _wait_until_healthy(url, wrapper, log_path, startup_timeout)
             yield url
         finally:
-            _stop(wrapper, marker)
+            try:
+                _stop(wrapper, marker)
+            finally:
+                del _MARKERS_BY_URL[url]

@@ -126,6 +126,7 @@ def test_an_s3_failure_is_one_line_without_a_traceback(
 
 
 @pytest.mark.reliability
+@pytest.mark.heavy
 def test_s3_is_retried_as_often_as_in_the_lambda(
     fake_hub: FakeHub, s3: Any, bucket: str, s3_proxy: S3FaultProxy
 ) -> None:

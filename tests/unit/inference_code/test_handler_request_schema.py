@@ -46,7 +46,7 @@ def test_defaults_are_the_design_table() -> None:
         ("duration", 0.02, 0.02),
         ("duration", 7, 7.0),
         ("guidance_scale", 1, 1.0),
-        ("temperature", 1e-3, 1e-3),
+        ("temperature", 0.05, 0.05),
         ("top_k", 0, 0),
         ("top_p", 0, 0.0),
         ("top_p", 1, 1.0),

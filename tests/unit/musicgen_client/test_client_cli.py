@@ -36,7 +36,7 @@ def _run(capsys, *argv: str) -> tuple[int, str]:
     [
         (["generate", "beat", "--duration", "-1", *EXPLICIT], "duration: must be > 0"),
         (["generate", "beat", "--seed", str(2**32), *EXPLICIT], "seed: must be"),
-        (["generate", "beat", "--temperature", "0", *EXPLICIT], "temperature: must be > 0"),
+        (["generate", "beat", "--temperature", "0", *EXPLICIT], "temperature: must be >= 0.05"),
         (["generate", "beat", "--top-p", "1.5", *EXPLICIT], "top_p: must be"),
         (
             ["generate", "beat", "--guidance-scale", "0.5", *EXPLICIT],

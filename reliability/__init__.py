@@ -1,0 +1,1 @@
+"""`make reliability`: hostile inputs, load and faults on the local loop, measured in one table."""
