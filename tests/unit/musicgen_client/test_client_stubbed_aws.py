@@ -104,9 +104,21 @@ OUTPUT_KEY = f"{contract.ASYNC_OUTPUT_PREFIX}{INFERENCE_ID}.out"
 FAILURE_KEY = f"{contract.ASYNC_FAILURE_PREFIX}{INFERENCE_ID}-error.out"
 
 
+def _id_unused(stubber: Stubber) -> None:
+    """A caller-chosen inference id is checked unused (no result, no failure) before the upload."""
+    for key in (OUTPUT_KEY, FAILURE_KEY):
+        stubber.add_client_error(
+            "head_object",
+            service_error_code="404",
+            http_status_code=404,
+            expected_params={"Bucket": BUCKET, "Key": key},
+        )
+
+
 def test_submit_uploads_the_request_then_queues_it(session: StubbedSession) -> None:
     request = {"prompt": "lofi beat", "duration": 5}
     key = f"{contract.ASYNC_INPUT_PREFIX}{INFERENCE_ID}.json"
+    _id_unused(session.stub("s3"))
     session.stub("s3").add_response(
         "put_object",
         {},
@@ -144,6 +156,7 @@ def test_submit_uploads_the_request_then_queues_it(session: StubbedSession) -> N
 def test_a_refused_invocation_removes_the_uploaded_request(session: StubbedSession) -> None:
     key = f"{contract.ASYNC_INPUT_PREFIX}{INFERENCE_ID}.json"
     s3 = session.stub("s3")
+    _id_unused(s3)
     s3.add_response("put_object", {})
     session.stub("sagemaker-runtime").add_client_error(
         "invoke_endpoint_async", service_error_code="ValidationError", http_status_code=400
@@ -198,6 +211,7 @@ def test_wait_polls_until_the_output_appears(
     session: StubbedSession, make_wav: AudioFactory
 ) -> None:
     s3 = session.stub("s3")
+    _id_unused(s3)
     s3.add_response("put_object", {})
     session.stub("sagemaker-runtime").add_response(
         "invoke_endpoint_async", {"InferenceId": INFERENCE_ID}
