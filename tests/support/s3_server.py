@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 import requests
@@ -27,10 +27,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_s3_server() -> Iterator[str]:
-    """Start `moto_server` as its own process; yield its endpoint URL; stop it afterwards."""
+def running_s3_server(settings: Mapping[str, str] | None = None) -> Iterator[str]:
+    """Start `moto_server` as its own process; yield its endpoint URL; stop it afterwards.
+
+    `settings` are extra environment variables for the server (moto reads its options there).
+    """
     port = free_port()
-    env = {**os.environ, **FAKE_CREDENTIALS}
+    env = {**os.environ, **FAKE_CREDENTIALS, **(settings or {})}
     process = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         env=env,
@@ -55,3 +58,4 @@ def running_s3_server() -> Iterator[str]:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+            process.wait(timeout=10)

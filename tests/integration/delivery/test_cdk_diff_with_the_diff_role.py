@@ -15,16 +15,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-import requests
 from aws_cdk import App, Stack
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
@@ -32,7 +28,7 @@ from aws_cdk.assertions import Template
 from botocore.exceptions import ClientError
 
 from stacks.ci_roles_stack import CiRolesStack
-from tests.support.s3_server import free_port
+from tests.support.s3_server import running_s3_server
 
 pytestmark = pytest.mark.integration
 
@@ -48,35 +44,8 @@ SETUP_REQUESTS = 5
 CLI_TIMEOUT_SECONDS = 300
 
 
-@contextmanager
-def iam_enforcing_moto() -> Iterator[str]:
-    port = free_port()
-    environment = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": str(SETUP_REQUESTS)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                requests.get(f"{endpoint}/moto-api/", timeout=1)
-                break
-            except requests.ConnectionError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("moto server did not start") from None
-                time.sleep(0.1)
-        yield endpoint
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+def iam_enforcing_moto() -> AbstractContextManager[str]:
+    return running_s3_server({"INITIAL_NO_AUTH_ACTION_COUNT": str(SETUP_REQUESTS)})
 
 
 def _diff_role_actions() -> list[str]:
