@@ -28,6 +28,7 @@ from tests.support.tiny_musicgen import CODEBOOK_SIZE, SAMPLING_RATE
 pytestmark = pytest.mark.reliability
 
 MAX_DURATION = 30.0  # the handler's default MUSICGEN_MAX_DURATION
+MIN_DURATION = 0.02  # one codec frame: the schema's MIN_DURATION_SECONDS
 SCALE = 4 if os.environ.get(RESULTS_VARIABLE) else 1
 RAN: Counter[str] = Counter()
 
@@ -72,7 +73,7 @@ def valid_requests(draw: st.DrawFn, *, max_duration: float = MAX_DURATION) -> di
         request: dict[str, Any] = {"prompt": draw(text)}
     else:
         request = {"prompts": draw(st.lists(text, min_size=1, max_size=8))}
-    request["duration"] = draw(st.floats(0.0, max_duration, exclude_min=True))
+    request["duration"] = draw(st.floats(MIN_DURATION, max_duration))
     for name in draw(st.sets(st.sampled_from(sorted(OPTIONAL_FIELDS)))):
         request[name] = draw(OPTIONAL_FIELDS[name])
     return request
@@ -130,7 +131,7 @@ def _outside(low: float, high: float) -> st.SearchStrategy[float]:
 NOT_A_NUMBER = st.one_of(st.text(max_size=5), st.booleans(), st.lists(st.integers(), max_size=2))
 BROKEN_FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "duration": st.one_of(
-        st.floats(max_value=0.0, allow_nan=False),
+        st.floats(max_value=MIN_DURATION, exclude_max=True, allow_nan=False),
         st.floats(min_value=MAX_DURATION, exclude_min=True),
         st.integers(min_value=31),
         NOT_A_NUMBER,

@@ -33,7 +33,7 @@ REFUSALS = [
         {**P, "length": 3},
         "length: is not a known field; accepted fields are prompt, prompts, duration, "
         "guidance_scale, temperature, top_k, top_p, do_sample, seed, format, normalize, melody, "
-        "audio_prompt, texts, generation_params, bucket_name",
+        "audio_prompt, include_prompt, texts, generation_params, bucket_name",
     ),
     (
         "no prompt",
@@ -44,7 +44,7 @@ REFUSALS = [
         "prompt and prompts",
         {"prompt": "a", "prompts": ["b"]},
         "prompt: give exactly one of prompt (a string) or prompts (a list of strings) "
-        "(got ['prompt', 'prompts'])",
+        "(got a list of 2 item(s))",
     ),
     (
         "prompt not a string",
@@ -114,12 +114,12 @@ REFUSALS = [
     (
         "guidance below one",
         {**P, "guidance_scale": 0.99},
-        "guidance_scale: must be >= 1 (got 0.99)",
+        "guidance_scale: must be >= 1 and <= 20 (got 0.99)",
     ),
     (
         "temperature zero",
         {**P, "temperature": 0},
-        "temperature: must be > 0 (got 0)",
+        "temperature: must be >= 0.05 and <= 10 (got 0)",
     ),
     (
         "top_k float",
@@ -129,7 +129,7 @@ REFUSALS = [
     (
         "top_k negative",
         {**P, "top_k": -1},
-        "top_k: must be >= 0 (got -1)",
+        "top_k: must be >= 0 and <= 2048 (got -1)",
     ),
     (
         "top_p above one",
@@ -199,7 +199,7 @@ REFUSALS = [
     (
         "generation_params not an object",
         {"texts": ["a"], "generation_params": [1]},
-        "generation_params: must be a JSON object (got [1])",
+        "generation_params: must be a JSON object (got a list of 1 item(s))",
     ),
     (
         "unknown generation param",
@@ -220,7 +220,7 @@ REFUSALS = [
     (
         "legacy guidance below one",
         {"texts": ["a"], "generation_params": {"guidance_scale": 0.5}},
-        "generation_params.guidance_scale: must be >= 1 (got 0.5)",
+        "generation_params.guidance_scale: must be >= 1 and <= 20 (got 0.5)",
     ),
     (
         "guidance given twice",
@@ -256,7 +256,7 @@ ACCEPTED = [
     ("duration at the maximum", {**P, "duration": 30}, {"duration": 30.0}),
     ("smallest duration", {**P, "duration": 0.02}, {"duration": 0.02}),
     ("guidance off", {**P, "guidance_scale": 1}, {"guidance_scale": 1.0}),
-    ("tiny temperature", {**P, "temperature": 1e-9}, {"temperature": 1e-9}),
+    ("lowest temperature", {**P, "temperature": 0.05}, {"temperature": 0.05}),
     ("top_k zero", {**P, "top_k": 0}, {"top_k": 0}),
     ("top_p bounds", {**P, "top_p": 1}, {"top_p": 1.0}),
     ("top_p zero", {**P, "top_p": 0}, {"top_p": 0.0}),

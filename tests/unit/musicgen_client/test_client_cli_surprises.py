@@ -44,7 +44,10 @@ def _run(capsys, *argv: str) -> tuple[int, str]:
         (["fetch", "s3://bucket/async-output/x.json", "--env", "dev"], "must name an object"),
         (["generate", "beat", "--overwrite", "--env", "dev"], "--overwrite only applies"),
         (["generate", "beat", "--inference-id", "a b", "--env", "dev"], "inference_id: must"),
-        (["generate", "beat", "--temperature", "0", "--env", "dev"], "temperature: must be > 0"),
+        (
+            ["generate", "beat", "--temperature", "0", "--env", "dev"],
+            "temperature: must be >= 0.05 and <= 10",
+        ),
         (
             ["generate", "beat", "--duration", "0", *EXPLICIT],
             "the endpoint's own limit is unknown here: pass --max-duration",
