@@ -21,7 +21,7 @@ def test_failed_start_raises_with_the_log_tail(tmp_path: Path) -> None:
     # The wrapper usually exits at once; on a loaded machine it can hang after "Failed to reap
     # children process" until the health deadline. Either way the error must carry the log tail.
     with (
-        pytest.raises(ModelServerError, match="exited with status|not healthy after") as raised,
+        pytest.raises(ModelServerError, match=r"exited with status|not healthy after") as raised,
         running_model_server(model_dir, env=broken, startup_timeout=60),
     ):
         pytest.fail("the server must not come up without Java")
