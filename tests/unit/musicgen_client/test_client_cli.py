@@ -5,17 +5,7 @@ from __future__ import annotations
 import pytest
 
 from musicgen_client.cli import EXIT_USAGE, main
-
-EXPLICIT = [
-    "--endpoint-name",
-    "musicgen-dev",
-    "--input-s3-uri",
-    "s3://musicgen-bucket/async-input/",
-    "--output-s3-uri",
-    "s3://musicgen-bucket/async-output/",
-    "--failure-s3-uri",
-    "s3://musicgen-bucket/async-failure/",
-]
+from tests.unit.musicgen_client.cli_arguments import EXPLICIT
 
 
 @pytest.fixture(autouse=True)

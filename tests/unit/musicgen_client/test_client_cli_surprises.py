@@ -5,18 +5,8 @@ from __future__ import annotations
 import pytest
 
 from musicgen_client.cli import EXIT_USAGE, build_parser, main
+from tests.unit.musicgen_client.cli_arguments import EXPLICIT
 from tests.unit.musicgen_client.stub_http_server import CannedResponse, serving
-
-EXPLICIT = [
-    "--endpoint-name",
-    "musicgen-dev",
-    "--input-s3-uri",
-    "s3://musicgen-bucket/async-input/",
-    "--output-s3-uri",
-    "s3://musicgen-bucket/async-output/",
-    "--failure-s3-uri",
-    "s3://musicgen-bucket/async-failure/",
-]
 
 
 @pytest.fixture
