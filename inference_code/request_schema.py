@@ -1,7 +1,9 @@
 """The one schema of a generation request: fields, defaults, rules, and the legacy payload shape.
 
-Standard library only and no sibling imports, so the container (top-level `request_schema`) and
-the client (`inference_code.request_schema`) validate with the same table.
+`GenerationOptions` describes every optional field once (JSON type, default, bounds, help); the
+handler validates with it, the client builds its payloads from it, the CLI generates its flags
+from it, and a test holds the README's request table to it. Standard library only: it ships in
+the container's `code/` and is imported by the client too.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ import binascii
 import json
 import math
 import sys
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from enum import Enum
 from typing import Any
 
 MAX_PROMPTS = 8
@@ -36,6 +39,12 @@ MAX_TOP_K = 2048
 MAX_JSON_SEPARATORS = 20_000
 FORMATS = ("wav", "flac")
 NORMALIZATIONS = ("peak", "rms", "none")
+DEFAULT_GUIDANCE_SCALE = 3.0
+DEFAULT_TEMPERATURE = 1.0
+DEFAULT_TOP_K = 250
+DEFAULT_TOP_P = 0.0
+DEFAULT_FORMAT = "wav"
+DEFAULT_NORMALIZE = "peak"
 
 
 class RequestValidationError(ValueError):
@@ -53,16 +62,18 @@ class RequestValidationError(ValueError):
 
 @dataclass(frozen=True)
 class GenerationRequest:
+    """A validated request, every field resolved (the handler's view of it)."""
+
     prompts: tuple[str, ...]
     duration: float = DEFAULT_DURATION_SECONDS
-    guidance_scale: float = 3.0
-    temperature: float = 1.0
-    top_k: int = 250
-    top_p: float = 0.0
+    guidance_scale: float = DEFAULT_GUIDANCE_SCALE
+    temperature: float = DEFAULT_TEMPERATURE
+    top_k: int = DEFAULT_TOP_K
+    top_p: float = DEFAULT_TOP_P
     do_sample: bool = True
     seed: int | None = None
-    format: str = "wav"
-    normalize: str = "peak"
+    format: str = DEFAULT_FORMAT
+    normalize: str = DEFAULT_NORMALIZE
     melody: bytes | None = None
     audio_prompt: bytes | None = None
     include_prompt: bool = False
@@ -70,7 +81,7 @@ class GenerationRequest:
 
 
 @dataclass(frozen=True)
-class _Bound:
+class Bound:
     """A numeric interval; `describe` is the rule text users read."""
 
     low: float | None = None
@@ -97,15 +108,7 @@ class _Bound:
         return "must be " + " and ".join(parts)
 
 
-@dataclass(frozen=True)
-class _Field:
-    """One request field: how to check and convert a raw JSON value."""
-
-    name: str
-    parse: Callable[[str, Any], Any]
-
-
-def _number(bound: _Bound) -> Callable[[str, Any], float]:
+def _number(bound: Bound) -> Callable[[str, Any], float]:
     def parse(name: str, value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise RequestValidationError(name, "must be a number", value)
@@ -119,7 +122,7 @@ def _number(bound: _Bound) -> Callable[[str, Any], float]:
     return parse
 
 
-def _integer(bound: _Bound) -> Callable[[str, Any], int]:
+def _integer(bound: Bound) -> Callable[[str, Any], int]:
     def parse(name: str, value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise RequestValidationError(name, "must be an integer", value)
@@ -192,32 +195,171 @@ def _prompt_list(name: str, value: Any) -> tuple[str, ...]:
     return tuple(_prompt(f"{name}[{index}]", item) for index, item in enumerate(value))
 
 
-_SAMPLING_FIELDS = (
-    _Field("guidance_scale", _number(_Bound(low=1.0, high=MAX_GUIDANCE_SCALE))),
-    _Field("temperature", _number(_Bound(low=MIN_TEMPERATURE, high=MAX_TEMPERATURE))),
-    _Field("top_k", _integer(_Bound(low=0, high=MAX_TOP_K))),
-    _Field("top_p", _number(_Bound(low=0.0, high=1.0))),
-    _Field("do_sample", _boolean),
-)
-_OUTPUT_FIELDS = (
-    _Field("seed", _integer(_Bound(low=0, high=SEED_LIMIT, high_inclusive=False))),
-    _Field("format", _choice(FORMATS)),
-    _Field("normalize", _choice(NORMALIZATIONS)),
-    _Field("melody", _audio),
-    _Field("audio_prompt", _audio),
-    _Field("include_prompt", _boolean),
-)
+class OptionKind(Enum):
+    """The JSON type of an optional field, which decides how it is read."""
+
+    NUMBER = "number"
+    INTEGER = "integer"
+    BOOLEAN = "boolean"
+    CHOICE = "choice"
+    AUDIO = "base64 audio"
+
+
+@dataclass(frozen=True)
+class RequestOption:
+    """How one optional request field is read, and what users are told about it."""
+
+    kind: OptionKind
+    help: str
+    default: float | int | bool | str | None = None
+    # What leaving the field out means where there is no fixed default.
+    default_text: str = "none"
+    bound: Bound | None = None
+    choices: tuple[str, ...] = ()
+    # Also accepted inside the seed sample's `generation_params`.
+    legacy: bool = False
+
+    def parse(self, name: str, value: Any) -> Any:
+        """The checked value of a raw JSON `value`, or RequestValidationError naming `name`."""
+        match self.kind:
+            case OptionKind.NUMBER:
+                return _number(self.bound or Bound())(name, value)
+            case OptionKind.INTEGER:
+                return _integer(self.bound or Bound())(name, value)
+            case OptionKind.BOOLEAN:
+                return _boolean(name, value)
+            case OptionKind.CHOICE:
+                return _choice(self.choices)(name, value)
+            case OptionKind.AUDIO:
+                return _audio(name, value)
+
+    def to_json(self, value: float | int | bool | str | bytes) -> float | int | bool | str:
+        """`value` as the request body carries it: audio as base64 text."""
+        if isinstance(value, bytes):
+            return base64.b64encode(value).decode("ascii")
+        return value
+
+
+_OPTION = "request_option"
+# The upper bound is the endpoint's own limit, known only where the request is checked.
+_DURATION_BOUND = Bound(low=0.0, low_inclusive=False)
+
+
+def _option(option: RequestOption) -> Any:
+    return field(default=None, metadata={_OPTION: option})
+
+
+@dataclass(frozen=True)
+class GenerationOptions:
+    """Every optional field of a request, described once; None leaves it to the endpoint.
+
+    `to_payload(prompt)` is the JSON request body; `OPTIONS` holds each field's description.
+    """
+
+    duration: float | None = _option(
+        RequestOption(
+            OptionKind.NUMBER,
+            "seconds of audio per prompt, up to the endpoint's MaxDurationSeconds",
+            DEFAULT_DURATION_SECONDS,
+            bound=_DURATION_BOUND,
+        )
+    )
+    guidance_scale: float | None = _option(
+        RequestOption(
+            OptionKind.NUMBER,
+            "classifier-free guidance, 1 turns it off",
+            DEFAULT_GUIDANCE_SCALE,
+            bound=Bound(low=1.0, high=MAX_GUIDANCE_SCALE),
+            legacy=True,
+        )
+    )
+    temperature: float | None = _option(
+        RequestOption(
+            OptionKind.NUMBER,
+            "sampling temperature",
+            DEFAULT_TEMPERATURE,
+            bound=Bound(low=MIN_TEMPERATURE, high=MAX_TEMPERATURE),
+            legacy=True,
+        )
+    )
+    top_k: int | None = _option(
+        RequestOption(
+            OptionKind.INTEGER,
+            "sample among the k likeliest codes, 0 = off",
+            DEFAULT_TOP_K,
+            bound=Bound(low=0, high=MAX_TOP_K),
+            legacy=True,
+        )
+    )
+    top_p: float | None = _option(
+        RequestOption(
+            OptionKind.NUMBER,
+            "nucleus sampling, 0 = off",
+            DEFAULT_TOP_P,
+            bound=Bound(low=0.0, high=1.0),
+            legacy=True,
+        )
+    )
+    do_sample: bool | None = _option(
+        RequestOption(
+            OptionKind.BOOLEAN, "sample; false decodes greedily, ignoring seeds", True, legacy=True
+        )
+    )
+    seed: int | None = _option(
+        RequestOption(
+            OptionKind.INTEGER,
+            "clip i is seeded with seed + i; same seed, same audio",
+            default_text="drawn",
+            bound=Bound(low=0, high=SEED_LIMIT, high_inclusive=False),
+        )
+    )
+    format: str | None = _option(
+        RequestOption(OptionKind.CHOICE, "16-bit PCM audio format", DEFAULT_FORMAT, choices=FORMATS)
+    )
+    normalize: str | None = _option(
+        RequestOption(
+            OptionKind.CHOICE,
+            "loudness normalisation",
+            DEFAULT_NORMALIZE,
+            choices=NORMALIZATIONS,
+        )
+    )
+    melody: bytes | None = _option(
+        RequestOption(OptionKind.AUDIO, "WAV/FLAC melody to follow (melody models only)")
+    )
+    audio_prompt: bytes | None = _option(
+        RequestOption(OptionKind.AUDIO, "WAV/FLAC audio the clip continues")
+    )
+    include_prompt: bool | None = _option(
+        RequestOption(
+            OptionKind.BOOLEAN,
+            "start the clip with the continued part of the audio prompt",
+            False,
+        )
+    )
+
+    def to_payload(self, prompt: str | Sequence[str]) -> dict[str, Any]:
+        """The JSON request for `prompt` (a string, or a list of them) with these options."""
+        payload: dict[str, Any] = (
+            {"prompt": prompt} if isinstance(prompt, str) else {"prompts": list(prompt)}
+        )
+        for name, option in OPTIONS.items():
+            value = getattr(self, name)
+            if value is not None:
+                payload[name] = option.to_json(value)
+        return payload
+
+
+OPTIONS: Mapping[str, RequestOption] = {
+    spec.name: spec.metadata[_OPTION] for spec in fields(GenerationOptions)
+}
 _PROMPT_FIELDS = ("prompt", "prompts", "texts")
 LEGACY_FIELDS = ("texts", "generation_params", "bucket_name")
-LEGACY_GENERATION_PARAMS = ("max_new_tokens", *(spec.name for spec in _SAMPLING_FIELDS))
-ACCEPTED_FIELDS = (
-    "prompt",
-    "prompts",
-    "duration",
-    *(spec.name for spec in _SAMPLING_FIELDS),
-    *(spec.name for spec in _OUTPUT_FIELDS),
-    *LEGACY_FIELDS,
+LEGACY_GENERATION_PARAMS = (
+    "max_new_tokens",
+    *(name for name, option in OPTIONS.items() if option.legacy),
 )
+ACCEPTED_FIELDS = ("prompt", "prompts", *OPTIONS, *LEGACY_FIELDS)
 
 
 def load_json_body(text: str) -> Any:
@@ -272,7 +414,7 @@ def parse_request(
     warnings: list[str] = []
     values: dict[str, Any] = {"prompts": _prompts(payload)}
     if "duration" in payload:
-        bound = _Bound(low=0.0, low_inclusive=False, high=float(max_duration_seconds))
+        bound = replace(_DURATION_BOUND, high=float(max_duration_seconds))
         values["duration"] = _number(bound)("duration", payload["duration"])
         if values["duration"] < MIN_DURATION_SECONDS:
             raise RequestValidationError(
@@ -281,9 +423,9 @@ def parse_request(
                 payload["duration"],
             )
     legacy = _legacy_generation_params(payload, max_duration_seconds)
-    for spec in (*_SAMPLING_FIELDS, *_OUTPUT_FIELDS):
-        if spec.name in payload and payload[spec.name] is not None:
-            values[spec.name] = spec.parse(spec.name, payload[spec.name])
+    for name, option in OPTIONS.items():
+        if name != "duration" and payload.get(name) is not None:
+            values[name] = option.parse(name, payload[name])
     for name, value in legacy.items():
         if name in values:
             raise RequestValidationError(
@@ -358,13 +500,13 @@ def _legacy_generation_params(
     values: dict[str, Any] = {}
     if "max_new_tokens" in params:
         max_tokens = math.floor(max_duration_seconds * LEGACY_TOKENS_PER_SECOND)
-        tokens = _integer(_Bound(low=1, high=max_tokens))(
+        tokens = _integer(Bound(low=1, high=max_tokens))(
             "generation_params.max_new_tokens", params["max_new_tokens"]
         )
         values["duration"] = tokens / LEGACY_TOKENS_PER_SECOND
-    for spec in _SAMPLING_FIELDS:
-        if spec.name in params and params[spec.name] is not None:
-            values[spec.name] = spec.parse(f"generation_params.{spec.name}", params[spec.name])
+    for name, option in OPTIONS.items():
+        if option.legacy and params.get(name) is not None:
+            values[name] = option.parse(f"generation_params.{name}", params[name])
     return values
 
 

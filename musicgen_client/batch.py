@@ -24,7 +24,7 @@ from musicgen_client.batch_journal import BatchJournal, InFlight, journal_path, 
 from musicgen_client.client import MusicGenClient, Submission
 from musicgen_client.errors import InferenceExpiredError, InferenceFailedError, MusicGenClientError
 from musicgen_client.output_files import PARTIAL_SUFFIX, write_atomically
-from musicgen_client.request import validate_request
+from musicgen_client.request import CheckedRequest, check_request
 from musicgen_client.results import GenerationResult
 
 DEFAULT_PARALLEL = 8
@@ -81,7 +81,7 @@ class BatchReport:
 @dataclass(frozen=True)
 class _Job:
     line: BatchLine
-    request: dict[str, object]
+    request: CheckedRequest
     paths: list[Path]
     resume: Submission | None
 
@@ -173,11 +173,11 @@ class BatchRun:
         width = max(4, len(str(self._lines[-1].number)))
         jobs: list[_Job] = []
         for line in self._lines:
-            request = self._validate(line)
-            if line.request is None or request is None:
+            request = self._check(line)
+            if request is None:
                 self._rejected += 1
                 continue
-            names = clip_file_names(self._stem, line.number, width, request)
+            names = clip_file_names(self._stem, line.number, width, request.parsed)
             paths = [self._folder / name for name in names]
             if all(path.exists() for path in paths):
                 self._set(line.number, LineStatus.SKIPPED)
@@ -185,18 +185,18 @@ class BatchRun:
                 continue
             earlier = in_flight.get(line.number)
             resume = earlier.submission if earlier and earlier.digest == line.digest else None
-            jobs.append(_Job(line, line.request, paths, resume))
+            jobs.append(_Job(line, request, paths, resume))
             self._set(line.number, LineStatus.WAITING)
         # What is already queued on the endpoint is collected first: it holds no new capacity.
         jobs.sort(key=lambda job: job.resume is None)
         return jobs
 
-    def _validate(self, line: BatchLine) -> GenerationRequest | None:
+    def _check(self, line: BatchLine) -> CheckedRequest | None:
         if line.request is None:
             self._fail(line.number, line.problem or "not a request")
             return None
         try:
-            return validate_request(line.request, max_duration_seconds=self._max_duration)
+            return check_request(line.request, max_duration_seconds=self._max_duration)
         except RequestValidationError as error:
             self._fail(line.number, str(error))
             return None

@@ -10,7 +10,6 @@ stopped with lines unfinished); 130 interrupted.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,8 +19,10 @@ import boto3
 
 from inference_code.request_schema import (
     FORMATS,
-    NORMALIZATIONS,
-    GenerationRequest,
+    OPTIONS,
+    GenerationOptions,
+    OptionKind,
+    RequestOption,
     RequestValidationError,
 )
 from musicgen_client.audio_info import sniff_format
@@ -52,7 +53,7 @@ from musicgen_client.output_files import (
     is_folder_target,
     write_atomically,
 )
-from musicgen_client.request import build_request, validate_request
+from musicgen_client.request import CheckedRequest, check_request
 from musicgen_client.results import GenerationResult
 from musicgen_client.stack_outputs import stack_name_for
 from musicgen_client.terminal_progress import ProgressLine
@@ -64,11 +65,11 @@ EXIT_EXPIRED = 3
 EXIT_NOT_READY = 4
 EXIT_INTERRUPTED = 130
 DEFAULT_WAIT_TIMEOUT_SECONDS = 1800.0
-# The handler's own defaults, shown in --help so nobody has to guess what an omitted flag means.
-REQUEST_DEFAULTS: dict[str, Any] = {
-    spec.name: spec.default
-    for spec in dataclasses.fields(GenerationRequest)
-    if spec.default is not dataclasses.MISSING
+# Request flags the CLI names or explains its own way; every other one follows the field table.
+FLAG_NAMES = {"do_sample": "--no-sample"}
+FLAG_HELP = {
+    "do_sample": "greedy decoding (default: sampling)",
+    "format": f"audio format (default: -o's suffix, else {OPTIONS['format'].default})",
 }
 
 
@@ -93,50 +94,9 @@ def _add_generate_command(commands: Any) -> None:
     generate = commands.add_parser("generate", help="submit prompts and write the audio")
     generate.add_argument("prompts", nargs="+", metavar="PROMPT", help="text prompt(s), 1 to 8")
     _add_target_arguments(generate, submits=True)
-    defaults = REQUEST_DEFAULTS
     request = generate.add_argument_group("request (omitted: the handler's default, shown)")
-    request.add_argument(
-        "--duration",
-        type=_number,
-        help="seconds of audio per prompt, > 0 and <= the endpoint's MaxDurationSeconds "
-        f"(default {defaults['duration']:g})",
-    )
-    request.add_argument(
-        "--seed", type=int, help="0 <= seed < 2^32; same seed, same audio (default: drawn)"
-    )
-    request.add_argument(
-        "--guidance-scale",
-        type=float,
-        help=f"1 to 20, 1 turns guidance off (default {defaults['guidance_scale']:g})",
-    )
-    request.add_argument(
-        "--temperature", type=float, help=f"0.05 to 10 (default {defaults['temperature']:g})"
-    )
-    request.add_argument(
-        "--top-k", type=int, help=f"0 to 2048, 0 = off (default {defaults['top_k']})"
-    )
-    request.add_argument(
-        "--top-p", type=float, help=f"0 <= p <= 1, 0 = off (default {defaults['top_p']:g})"
-    )
-    request.add_argument(
-        "--no-sample",
-        dest="do_sample",
-        action="store_const",
-        const=False,
-        help="greedy decoding (default: sampling)",
-    )
-    request.add_argument(
-        "--format",
-        choices=FORMATS,
-        help=f"audio format (default: -o's suffix, else {defaults['format']})",
-    )
-    request.add_argument(
-        "--normalize",
-        choices=NORMALIZATIONS,
-        help=f"loudness normalisation (default {defaults['normalize']})",
-    )
-    request.add_argument("--melody", type=Path, help="WAV/FLAC melody to follow (melody models)")
-    request.add_argument("--audio-prompt", type=Path, help="WAV/FLAC audio to continue")
+    for name, option in OPTIONS.items():
+        _add_request_argument(request, name, option)
     generate.add_argument(
         "-o",
         "--output",
@@ -169,6 +129,44 @@ def _add_generate_command(commands: Any) -> None:
     )
     _add_invocation_arguments(generate)
     generate.add_argument("--quiet", action="store_true", help="no progress line")
+
+
+def request_flag(name: str, option: RequestOption) -> str:
+    """The `generate` flag of request field `name`; a flag that is given flips a boolean."""
+    if name in FLAG_NAMES:
+        return FLAG_NAMES[name]
+    flag = name.replace("_", "-")
+    return f"--no-{flag}" if option.default is True else f"--{flag}"
+
+
+def _add_request_argument(group: Any, name: str, option: RequestOption) -> None:
+    flag = request_flag(name, option)
+    text = FLAG_HELP.get(name) or _request_help(option)
+    match option.kind:
+        case OptionKind.NUMBER:
+            group.add_argument(flag, dest=name, type=_number, help=text)
+        case OptionKind.INTEGER:
+            group.add_argument(flag, dest=name, type=int, help=text)
+        case OptionKind.BOOLEAN:
+            const = not option.default
+            group.add_argument(flag, dest=name, action="store_const", const=const, help=text)
+        case OptionKind.CHOICE:
+            group.add_argument(flag, dest=name, choices=option.choices, help=text)
+        case OptionKind.AUDIO:
+            group.add_argument(flag, dest=name, type=Path, help=text)
+
+
+def _request_help(option: RequestOption) -> str:
+    rule = f"; {option.bound.describe().removeprefix('must be ')}" if option.bound else ""
+    if option.default is None:
+        default = f"default: {option.default_text}"
+    elif isinstance(option.default, bool):
+        default = f"default: {'on' if option.default else 'off'}"
+    elif isinstance(option.default, float):
+        default = f"default {option.default:g}"
+    else:
+        default = f"default {option.default}"
+    return f"{option.help}{rule} ({default})"
 
 
 def _add_fetch_command(commands: Any) -> None:
@@ -392,10 +390,12 @@ def _read_audio_argument(path: Path | None, flag: str) -> bytes | None:
     return data
 
 
-def check_request_duration(request: dict[str, Any], *, max_duration: float | None) -> None:
-    """Validate with the endpoint's limit; name the limit's source when it is only a guess."""
+def check_request_duration(
+    request: dict[str, Any], *, max_duration: float | None
+) -> CheckedRequest:
+    """Check with the endpoint's limit; name the limit's source when it is only a guess."""
     try:
-        validate_request(request, max_duration_seconds=max_duration)
+        return check_request(request, max_duration_seconds=max_duration)
     except RequestValidationError as error:
         if error.field == "duration" and max_duration is None:
             raise UsageError(
@@ -405,46 +405,43 @@ def check_request_duration(request: dict[str, Any], *, max_duration: float | Non
         raise
 
 
-def _check_before_aws(request: dict[str, Any], args: argparse.Namespace) -> None:
-    """Refuse what needs no endpoint facts before touching AWS.
+def _check_before_aws(request: dict[str, Any], args: argparse.Namespace) -> CheckedRequest | None:
+    """Refuse what needs no endpoint facts before touching AWS; the checked request, if final.
 
     The duration limit is a fact of the endpoint: when its stack is about to be read, a
     duration error waits for the stack's MaxDurationSeconds instead of quoting a guessed limit.
     """
     if args.max_duration is not None or args.endpoint_name:
-        check_request_duration(request, max_duration=args.max_duration)
-        return
+        return check_request_duration(request, max_duration=args.max_duration)
     try:
-        validate_request(request, max_duration_seconds=None)
+        check_request(request, max_duration_seconds=None)
     except RequestValidationError as error:
         if error.field != "duration":
             raise
+    return None
+
+
+def request_from_arguments(args: argparse.Namespace) -> dict[str, Any]:
+    """The request the `generate` flags describe, one flag per field of the request table."""
+    values = {name: getattr(args, name) for name in OPTIONS}
+    values["format"] = _resolve_format(args.format, args.output)
+    values["melody"] = _read_audio_argument(args.melody, "--melody")
+    values["audio_prompt"] = _read_audio_argument(args.audio_prompt, "--audio-prompt")
+    prompt = args.prompts[0] if len(args.prompts) == 1 else args.prompts
+    return GenerationOptions(**values).to_payload(prompt)
 
 
 def _generate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    prompt = args.prompts[0] if len(args.prompts) == 1 else args.prompts
-    request = build_request(
-        prompt,
-        duration=args.duration,
-        seed=args.seed,
-        guidance_scale=args.guidance_scale,
-        temperature=args.temperature,
-        top_k=args.top_k,
-        top_p=args.top_p,
-        do_sample=args.do_sample,
-        format=_resolve_format(args.format, args.output),
-        normalize=args.normalize,
-        melody=_read_audio_argument(args.melody, "--melody"),
-        audio_prompt=_read_audio_argument(args.audio_prompt, "--audio-prompt"),
-    )
+    request = request_from_arguments(args)
     if args.inference_id is not None:
         check_inference_id(args.inference_id)
     elif args.overwrite:
         raise UsageError("--overwrite only applies together with --inference-id")
-    _check_before_aws(request, args)
+    checked = _check_before_aws(request, args)
     client = _client(args, invocation_timeout=args.invocation_timeout, request_ttl=args.request_ttl)
-    check_request_duration(request, max_duration=client.settings.max_duration_seconds)
-    submission = client.submit(request, inference_id=args.inference_id, overwrite=args.overwrite)
+    if checked is None:
+        checked = check_request_duration(request, max_duration=client.settings.max_duration_seconds)
+    submission = client.submit(checked, inference_id=args.inference_id, overwrite=args.overwrite)
     if args.no_wait:
         _print_submission(submission, args, out)
         return EXIT_OK

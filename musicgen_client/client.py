@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from inference_code.request_schema import GenerationOptions
 from musicgen_client.backoff import Backoff
 from musicgen_client.errors import (
     ConfigurationError,
@@ -32,7 +33,7 @@ from musicgen_client.locations import (
 from musicgen_client.notification_queue import NotificationQueue
 from musicgen_client.notifications import InvocationEvent, InvocationStatus
 from musicgen_client.progress import Phase, Progress, ProgressCallback
-from musicgen_client.request import build_request, validate_request
+from musicgen_client.request import CheckedRequest, check_request
 from musicgen_client.results import GenerationResult, parse_output
 from musicgen_client.stack_outputs import (
     EndpointSettings,
@@ -145,7 +146,7 @@ class MusicGenClient:
 
     def submit(
         self,
-        request: Mapping[str, Any],
+        request: Mapping[str, Any] | CheckedRequest,
         *,
         accept: str = "application/json",
         inference_id: str | None = None,
@@ -153,12 +154,14 @@ class MusicGenClient:
     ) -> Submission:
         """Validate `request`, upload it under the input prefix, and queue it on the endpoint.
 
-        Raises `RequestValidationError` (field and rule) before anything is uploaded. Without
+        Raises `RequestValidationError` (field and rule) before anything is uploaded; a
+        `CheckedRequest` (`check`) was checked already and is not checked again. Without
         `inference_id` every submission gets a new unique id. A given id whose output or failure
         object already exists raises `InferenceIdInUseError` (waiting would return the old
         result), unless `overwrite=True`, which deletes those objects first.
         """
-        parsed = validate_request(request, max_duration_seconds=self.settings.max_duration_seconds)
+        checked = request if isinstance(request, CheckedRequest) else self.check(request)
+        parsed = checked.parsed
         if accept not in ACCEPT_TYPES:
             raise ConfigurationError(
                 f"accept: must be one of {', '.join(ACCEPT_TYPES)}, got {accept!r}"
@@ -177,7 +180,7 @@ class MusicGenClient:
         self._s3.put_object(
             Bucket=request_object.bucket,
             Key=request_object.key,
-            Body=json.dumps(dict(request)).encode("utf-8"),
+            Body=json.dumps(dict(checked.payload)).encode("utf-8"),
             ContentType="application/json",
         )
         try:
@@ -223,45 +226,28 @@ class MusicGenClient:
         for location in earlier:
             self._s3.delete_object(Bucket=location.bucket, Key=location.key)
 
+    def check(self, request: Mapping[str, Any]) -> CheckedRequest:
+        """Check `request` against this endpoint's limits, once, for a later `submit`."""
+        return check_request(request, max_duration_seconds=self.settings.max_duration_seconds)
+
     def generate(
         self,
         prompt: str | Sequence[str],
+        options: GenerationOptions | None = None,
         *,
-        duration: float | None = None,
-        seed: int | None = None,
-        guidance_scale: float | None = None,
-        temperature: float | None = None,
-        top_k: int | None = None,
-        top_p: float | None = None,
-        do_sample: bool | None = None,
-        format: str | None = None,
-        normalize: str | None = None,
-        melody: bytes | None = None,
-        audio_prompt: bytes | None = None,
         notify: Notify = "poll",
         timeout: float | None = None,
         on_progress: ProgressCallback | None = None,
+        **settings: Any,
     ) -> GenerationResult:
         """Submit one request and wait for it; returns the clips in prompt order.
 
-        Settings left at None take the endpoint's defaults (see the request table in the README).
-        Raises `InferenceFailedError`, `InferenceExpiredError` or `WaitTimeoutError`.
+        `options`, and `settings` named as `GenerationOptions` fields (`duration=12, seed=7`),
+        give the request's fields; those left out take the endpoint's defaults (the README's
+        request table). Raises `InferenceFailedError`, `InferenceExpiredError` or
+        `WaitTimeoutError`.
         """
-        request = build_request(
-            prompt,
-            duration=duration,
-            seed=seed,
-            guidance_scale=guidance_scale,
-            temperature=temperature,
-            top_k=top_k,
-            top_p=top_p,
-            do_sample=do_sample,
-            format=format,
-            normalize=normalize,
-            melody=melody,
-            audio_prompt=audio_prompt,
-        )
-        validate_request(request, max_duration_seconds=self.settings.max_duration_seconds)
+        request = replace(options or GenerationOptions(), **settings).to_payload(prompt)
         if notify == "sqs":
             # Subscribe before submitting, so not even an instant result is missed.
             with self._notification_queue() as queue:

@@ -16,10 +16,11 @@ from typing import Any
 import boto3
 import pytest
 from botocore.response import StreamingBody
-from botocore.stub import Stubber
+from botocore.stub import ANY, Stubber
 
+import musicgen_client.request
 from inference_code import contract
-from inference_code.request_schema import RequestValidationError
+from inference_code.request_schema import GenerationOptions, RequestValidationError, parse_request
 from musicgen_client.backoff import Backoff
 from musicgen_client.client import MusicGenClient
 from musicgen_client.errors import ConfigurationError, InferenceFailedError, ResultNotReadyError
@@ -276,3 +277,42 @@ def test_endpoint_capacity_sums_the_variants_and_stops_asking_once_denied(
     assert client.endpoint_capacity() == 3
     assert client.endpoint_capacity() is None
     assert client.endpoint_capacity() is None  # no third call: the Stubber would refuse it
+
+
+def test_generate_checks_the_request_once_and_uploads_the_options_payload(
+    session: StubbedSession, make_wav: AudioFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checks: list[object] = []
+
+    def counting_parse(payload: Any, **limits: Any) -> Any:
+        checks.append(payload)
+        return parse_request(payload, **limits)
+
+    monkeypatch.setattr(musicgen_client.request, "parse_request", counting_parse)
+    melody = make_wav(seconds=0.5)
+    payload = GenerationOptions(duration=5, seed=7, melody=melody).to_payload("lofi")
+    s3 = session.stub("s3")
+    s3.add_response(
+        "put_object",
+        {},
+        {
+            "Bucket": BUCKET,
+            "Key": ANY,
+            "Body": json.dumps(payload).encode(),
+            "ContentType": "application/json",
+        },
+    )
+    session.stub("sagemaker-runtime").add_response(
+        "invoke_endpoint_async",
+        {
+            "InferenceId": INFERENCE_ID,
+            "OutputLocation": f"s3://{BUCKET}/{OUTPUT_KEY}",
+            "FailureLocation": f"s3://{BUCKET}/{FAILURE_KEY}",
+        },
+    )
+    _found(s3, OUTPUT_KEY, make_wav(seconds=0.5), "audio/wav")
+
+    result = _client(session).generate("lofi", duration=5, seed=7, melody=melody)
+
+    assert [clip.format for clip in result.clips] == ["wav"]
+    assert checks == [payload]
