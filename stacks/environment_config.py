@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from constructs_lib.external_input import ExternalInputLocation
 from constructs_lib.instance_types import INSTANCE_TYPE_PATTERN, instance_family
 from inference_code.contract import (
     DEFAULT_EXTEND_STRIDE_SECONDS,
@@ -36,6 +37,12 @@ ACCOUNT_PATTERN = re.compile(r"^\d{12}$")
 REGION_PATTERN = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 ENVIRONMENT_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 _S3_PREFIX_URI = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/(\S+/)?$")
+# A prefix (not a whole bucket) ending in '/', without IAM wildcards: it becomes `<prefix>*`.
+_EXTRA_INPUT_URI = re.compile(
+    r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<prefix>[^\s*?]+/)$"
+)
+_KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]{1,64}$")
+MAX_EXTRA_INPUT_LOCATIONS = 10
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _VERSION = re.compile(r"^\d+(\.\d+){1,2}$")
 
@@ -100,6 +107,7 @@ class EnvironmentConfig:
     notification_emails: tuple[str, ...] = ()
     oldest_request_alarm_seconds: int = 1800
     destroy_async_data_on_delete: bool = False
+    extra_input_locations: tuple[ExternalInputLocation, ...] = ()
     dlc: ContainerVersions = field(default_factory=ContainerVersions)
 
     @property
@@ -190,6 +198,36 @@ def _emails(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _extra_input_locations(value: Any) -> tuple[ExternalInputLocation, ...]:
+    shape = (
+        "must be a list of s3://bucket/prefix/ URIs, or of objects "
+        '{"uri": "s3://bucket/prefix/", "kms_key_arn": "arn:aws:kms:..."}'
+    )
+    if not isinstance(value, list) or len(value) > MAX_EXTRA_INPUT_LOCATIONS:
+        raise _Rule(f"{shape}, at most {MAX_EXTRA_INPUT_LOCATIONS}")
+    return tuple(_extra_input_location(index, item, shape) for index, item in enumerate(value))
+
+
+def _extra_input_location(index: int, item: Any, shape: str) -> ExternalInputLocation:
+    entry = {"uri": item} if isinstance(item, str) else item
+    if not isinstance(entry, Mapping) or "uri" not in entry or set(entry) - {"uri", "kms_key_arn"}:
+        raise _Rule(f"[{index}] {shape}")
+    uri = entry["uri"]
+    match = _EXTRA_INPUT_URI.match(uri) if isinstance(uri, str) else None
+    if match is None:
+        raise _Rule(
+            f"[{index}] must be an s3://bucket/prefix/ URI: a prefix, not a whole bucket, ending "
+            "in '/' and without '*' or '?' (the endpoint may read only below it)"
+        )
+    key = entry.get("kms_key_arn")
+    if key is not None and not (isinstance(key, str) and _KMS_KEY_ARN.match(key)):
+        raise _Rule(
+            f"[{index}].kms_key_arn must be a KMS key ARN arn:aws:kms:<region>:<account>:key/<id>"
+            " (an alias cannot be granted)"
+        )
+    return ExternalInputLocation(match["bucket"], match["prefix"], kms_key_arn=key)
+
+
 def _container_versions(value: Any) -> ContainerVersions:
     if not isinstance(value, Mapping) or set(value) - {"transformers", "pytorch"}:
         raise _Rule('must be an object with "transformers" and "pytorch" versions')
@@ -221,6 +259,7 @@ _FIELDS: dict[str, Check] = {
     "notification_emails": _emails,
     "oldest_request_alarm_seconds": _integer(60, 86_400),
     "destroy_async_data_on_delete": _boolean,
+    "extra_input_locations": _extra_input_locations,
     "dlc": _container_versions,
 }
 assert set(_FIELDS) == {f.name for f in fields(EnvironmentConfig)} - {"name"}

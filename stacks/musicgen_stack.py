@@ -118,6 +118,8 @@ class MusicGenStack(Stack):
             sid="ReadRequests",
             reason="SageMaker reads requests whose keys clients choose, under one prefix.",
         )
+        for index, location in enumerate(config.extra_input_locations):
+            location.grant_read(endpoint, sid=f"ReadExtraInput{index}")
         async_bucket.grant_write_objects(
             endpoint,
             f"{contract.ASYNC_OUTPUT_PREFIX}*",

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from constructs_lib.external_input import ExternalInputLocation
 from constructs_lib.instance_types import has_local_nvme
 from stacks.environment_config import (
     ConfigError,
@@ -39,6 +40,22 @@ def test_defaults_for_a_minimal_entry() -> None:
         load_environment("dev", {**MINIMAL, "extend_stride_seconds": 29.5}).extend_stride_seconds
         == 29.5
     )
+
+
+def test_extra_input_locations_become_bucket_prefix_and_key() -> None:
+    key = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    raw = {
+        **MINIMAL,
+        "extra_input_locations": [
+            "s3://seed-bucket/musicgen_large/input_payload/",
+            {"uri": "s3://team-uploads/musicgen/", "kms_key_arn": key},
+        ],
+    }
+    assert load_environment("dev", raw).extra_input_locations == (
+        ExternalInputLocation("seed-bucket", "musicgen_large/input_payload/"),
+        ExternalInputLocation("team-uploads", "musicgen/", kms_key_arn=key),
+    )
+    assert load_environment("dev", MINIMAL).extra_input_locations == ()
 
 
 def test_config_is_frozen() -> None:
@@ -168,6 +185,32 @@ def test_shipped_table_has_dev_and_prod_as_the_issue_asks() -> None:
         (
             {**MINIMAL, "destroy_async_data_on_delete": "yes"},
             "environments.dev.destroy_async_data_on_delete: must be true or false (got 'yes')",
+        ),
+        (
+            {**MINIMAL, "extra_input_locations": ["s3://seed-bucket/"]},
+            "environments.dev.extra_input_locations: [0] must be an s3://bucket/prefix/ URI: a "
+            "prefix, not a whole bucket, ending in '/' and without '*' or '?' (the endpoint may "
+            "read only below it) (got ['s3://seed-bucket/'])",
+        ),
+        (
+            {**MINIMAL, "extra_input_locations": ["s3://seed-bucket/input/", "s3://b/in*/"]},
+            "environments.dev.extra_input_locations: [1] must be an s3://bucket/prefix/ URI",
+        ),
+        (
+            {**MINIMAL, "extra_input_locations": "s3://seed-bucket/input/"},
+            "environments.dev.extra_input_locations: must be a list of s3://bucket/prefix/ URIs, "
+            'or of objects {"uri": "s3://bucket/prefix/", "kms_key_arn": "arn:aws:kms:..."}, '
+            "at most 10",
+        ),
+        (
+            {
+                **MINIMAL,
+                "extra_input_locations": [
+                    {"uri": "s3://seed-bucket/input/", "kms_key_arn": "alias/seed"}
+                ],
+            },
+            "environments.dev.extra_input_locations: [0].kms_key_arn must be a KMS key ARN "
+            "arn:aws:kms:<region>:<account>:key/<id> (an alias cannot be granted)",
         ),
         (
             {**MINIMAL, "instance_count": 2},

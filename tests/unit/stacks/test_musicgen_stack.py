@@ -275,6 +275,29 @@ def test_endpoint_is_granted_exactly_its_prefixes_topics_and_image(dev: Template
     assert resource_star == {"AuthenticateToRegistry", "PublishMetrics"}
 
 
+def test_extra_input_locations_are_read_only_grants_to_the_endpoint(synth: Synth) -> None:
+    key = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    seed = {
+        "model_id": "facebook/musicgen-small",
+        "extra_input_locations": [
+            "s3://sagemaker-eu-west-1-123456789012/musicgen_large/input_payload/",
+            {"uri": "s3://team-uploads/musicgen/", "kms_key_arn": key},
+        ],
+    }
+    statements = _endpoint_statements(synth({"seed": seed})["MusicGen-seed"])
+
+    added = {sid: s for sid, s in statements.items() if "ExtraInput" in sid}
+    assert {sid: s["Action"] for sid, s in added.items()} == {
+        "ReadExtraInput0": "s3:GetObject",
+        "ReadExtraInput1": "s3:GetObject",
+        "ReadExtraInput1Key": "kms:Decrypt",
+    }
+    assert added["ReadExtraInput0"]["Resource"]["Fn::Join"][1][2] == (
+        ":s3:::sagemaker-eu-west-1-123456789012/musicgen_large/input_payload/*"
+    )
+    assert added["ReadExtraInput1Key"]["Resource"] == key
+
+
 def test_no_policy_in_the_stack_grants_a_wildcard_action(dev: Template, prod: Template) -> None:
     for template in (dev, prod):
         for logical_id, policy in template.find_resources("AWS::IAM::Policy").items():
