@@ -129,11 +129,14 @@ def install_code(model_dir: Path) -> Path:
 
 
 def import_handler(code_dir: Path) -> ModuleType:
-    """Import `inference` the way the toolkit does: code/ on sys.path, top-level module names.
+    """Import `inference` the way the toolkit does: code/ on sys.path, a top-level module.
 
-    A process that already imported the handler (a test session) keeps that copy of the same
-    source: its sibling modules are imported top-level by name, so two copies cannot coexist.
+    A process that imported the handler package already (a test session) keeps it: the handler's
+    modules are named `inference_code.*` wherever they are loaded from, so two copies of the same
+    source cannot coexist.
     """
+    if "inference_code.inference" in sys.modules:
+        return sys.modules["inference_code.inference"]
     if "inference" not in sys.modules:
         sys.path.insert(0, str(code_dir))
     return importlib.import_module("inference")
@@ -162,7 +165,7 @@ def load_model(
     `auto` on the device the handler would pick is model_fn itself; anything else goes through
     the same loader with the device and precision forced.
     """
-    loader = importlib.import_module("model_loading")
+    loader = importlib.import_module("inference_code.model_loading")
     evict_from_page_cache(model_dir)
     default_device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     started = time.perf_counter()

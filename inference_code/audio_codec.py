@@ -8,8 +8,9 @@ from fractions import Fraction
 
 import numpy as np
 import soundfile
-from request_schema import RequestValidationError
 from scipy.signal import resample_poly
+
+from inference_code.request_schema import RequestValidationError
 
 SUBTYPE = "PCM_16"
 _CONTAINERS = {"wav": "WAV", "flac": "FLAC"}

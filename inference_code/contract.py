@@ -1,7 +1,7 @@
 """The names the stack, the container and the client must agree on, in one place.
 
-Standard library only: this file ships in the model's `code/` next to the handler, which imports
-it top-level (`import contract`), while the CDK app and the client import `inference_code.contract`.
+Standard library only: this file ships in the model's `code/` next to the handler, and the
+handler, the CDK app and the client all import it as `inference_code.contract`.
 Renaming anything here changes both sides at once; a literal copy elsewhere would drift silently.
 """
 

@@ -1,12 +1,24 @@
 """Hooks the Hugging Face inference toolkit calls: model_fn, input_fn, predict_fn, output_fn.
 
-The container puts `code/` on sys.path and imports this file as the top-level module
-`inference`, so siblings are imported top-level too. The toolkit turns any exception raised
-here into a 400 response whose body is the exception's message, so every message names the
-field and the rule.
+The container puts `code/` (a copy of `inference_code/`) on sys.path and imports this file as
+the top-level module `inference`. Before importing its siblings it registers that folder as the
+package `inference_code`, so every sibling has one name, `inference_code.<module>`, in the
+container, in the client and in the tests: one module, one `RequestValidationError`. The toolkit
+turns any exception raised here into a 400 response whose body is the exception's message, so
+every message names the field and the rule.
 """
 
 from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+import sys
+from pathlib import Path
+
+if "inference_code" not in sys.modules:
+    _PACKAGE = importlib.machinery.ModuleSpec("inference_code", None, is_package=True)
+    _PACKAGE.submodule_search_locations = [str(Path(__file__).resolve().parent)]
+    sys.modules["inference_code"] = importlib.util.module_from_spec(_PACKAGE)
 
 import logging
 import math
@@ -17,17 +29,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from audio_codec import decode_audio
-from contract import (
+
+from inference_code.audio_codec import decode_audio
+from inference_code.contract import (
     AUDIO_INPUT_FLOOR_SECONDS,
     DEFAULT_EXTEND_STRIDE_SECONDS,
     DEFAULT_MAX_DURATION_SECONDS,
     EXTEND_STRIDE_ENV,
     MAX_DURATION_ENV,
 )
-from loudness import normalize
-from model_loading import LoadedMusicGen, load_musicgen
-from request_schema import (
+from inference_code.loudness import normalize
+from inference_code.model_loading import LoadedMusicGen, load_musicgen
+from inference_code.request_schema import (
     SEED_LIMIT,
     GenerationRequest,
     RequestValidationError,
@@ -35,9 +48,9 @@ from request_schema import (
     load_json_body,
     parse_request,
 )
-from response_format import negotiate, render_response
-from row_sampling import clip_seeds
-from windowed_generation import (
+from inference_code.response_format import negotiate, render_response
+from inference_code.row_sampling import clip_seeds
+from inference_code.windowed_generation import (
     TRAINED_WINDOW_SECONDS,
     generate_clips,
 )

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from model_loading import ChromaSettings
 from transformers.audio_utils import chroma_filter_bank
+
+from inference_code.model_loading import ChromaSettings
 
 
 def window_chroma(

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from contract import MODEL_ID_ENV
 from transformers import (
     AutoTokenizer,
     MusicgenForConditionalGeneration,
@@ -18,6 +17,8 @@ from transformers import (
     PreTrainedModel,
     PreTrainedTokenizerBase,
 )
+
+from inference_code.contract import MODEL_ID_ENV
 
 LOGGER = logging.getLogger(__name__)
 MELODY_MODEL_TYPE = "musicgen_melody"

@@ -8,11 +8,11 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from audio_codec import encode_audio
-from request_schema import RequestValidationError
+from inference_code.audio_codec import encode_audio
+from inference_code.request_schema import RequestValidationError
 
 if TYPE_CHECKING:
-    from inference import Prediction
+    from inference_code.inference import Prediction
 
 LOGGER = logging.getLogger(__name__)
 

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-from request_schema import SEED_LIMIT
+
+from inference_code.request_schema import SEED_LIMIT
 
 
 @dataclass(frozen=True)

@@ -16,13 +16,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from contract import DEFAULT_EXTEND_STRIDE_SECONDS
-from melody_chroma import window_chroma
-from model_loading import LoadedMusicGen
-from request_schema import GenerationRequest, RequestValidationError
-from row_sampling import RowSamplerProcessor, SamplingSettings, clip_generators
 from transformers import LogitsProcessorList
 from transformers.models.encodec.modeling_encodec import EncodecDecoderOutput
+
+from inference_code.contract import DEFAULT_EXTEND_STRIDE_SECONDS
+from inference_code.melody_chroma import window_chroma
+from inference_code.model_loading import LoadedMusicGen
+from inference_code.request_schema import GenerationRequest, RequestValidationError
+from inference_code.row_sampling import RowSamplerProcessor, SamplingSettings, clip_generators
 
 # MusicGen was trained on 30 s segments: a window never holds more music than that, even where
 # the positional table (2048 positions) would allow it.

@@ -1,7 +1,8 @@
 """What refusing each hostile request costs a worker: peak RSS growth and seconds, case by case.
 
 Run as `python -m reliability.rejection_cost --model mono=DIR [--model melody=DIR]`. The process
-imports the handler the way the container's worker does (`code/` on sys.path), loads each model
+imports the handler package (`inference_code.inference`, the names its modules have in the
+container too), loads each model
 with `model_fn` and serves one good request with audio, so imports, caches and the codec are
 warm. Then each case runs in a fresh process forked from that warm one: the child resets its
 peak-RSS mark (`/proc/self/clear_refs`), feeds the body through `input_fn` and `predict_fn`
@@ -30,7 +31,6 @@ import soundfile
 
 from reliability.hostile_corpus import CASES, HostileCase
 
-INFERENCE_CODE = Path(__file__).resolve().parents[1] / "inference_code"
 # No hostile case may come near these (the issue's bound: 256 MB and a few seconds).
 MAX_RSS_GROWTH_MB = 256
 MAX_SECONDS = 5.0
@@ -65,10 +65,9 @@ def _reset_peak_rss() -> None:
 
 
 def _load_hooks() -> ModuleType:
-    if str(INFERENCE_CODE) not in sys.path:
-        sys.path.insert(0, str(INFERENCE_CODE))
-    import inference
     import torch
+
+    import inference_code.inference as inference
 
     torch.set_num_threads(1)
     return inference
@@ -90,7 +89,7 @@ def _warm_up(hooks: ModuleType, model: Any) -> None:
 
 def measure(hooks: ModuleType, model: Any, case: HostileCase, body: bytes) -> RejectionCost:
     """Refuse `body` in this process and report what it cost (call it in a fresh fork)."""
-    from request_schema import RequestValidationError
+    from inference_code.request_schema import RequestValidationError
 
     _reset_peak_rss()
     before = _status_kib("VmRSS")

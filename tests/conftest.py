@@ -11,7 +11,16 @@ import pytest
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "20")
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
+from tests.import_identity import modules_loaded_twice
 from tests.support.s3_server import FAKE_CREDENTIALS, running_s3_server
+
+
+@pytest.fixture(scope="session", autouse=True)
+def inference_code_is_loaded_once() -> Iterator[None]:
+    """Fail the session when any test loaded a module of inference_code/ under a second name."""
+    yield
+    twice = modules_loaded_twice()
+    assert not twice, f"inference_code modules loaded under a second name: {twice}"
 
 
 @pytest.fixture(scope="session")

@@ -19,8 +19,6 @@ from bench.musicgen_checkpoint import (
 )
 from tests.support.tiny_musicgen import build_tiny_musicgen
 
-INFERENCE_CODE = Path(__file__).resolve().parents[3] / "inference_code"
-
 REQUIRED_KEYS = {
     "device",
     "arch",
@@ -35,10 +33,9 @@ REQUIRED_KEYS = {
 
 
 @pytest.fixture
-def repo_handler(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Import the handler from inference_code/, as the handler tests do, not from a temp copy."""
-    monkeypatch.syspath_prepend(str(INFERENCE_CODE))
-    importlib.import_module("inference")
+def repo_handler() -> None:
+    """Import the handler package, as the handler tests do, not a temp copy of it."""
+    importlib.import_module("inference_code.inference")
 
 
 @pytest.mark.usefixtures("repo_handler")

@@ -1,13 +1,14 @@
-"""Tiny MusicGen models on disk and the handler hooks, imported the way the container does.
+"""Tiny MusicGen models on disk and the handler hooks.
 
-The container puts `/opt/ml/model/code/` on sys.path and imports `inference` top-level, so the
-tests do the same with `inference_code/`.
+The handler is imported under the one name its modules have everywhere, `inference_code.*`:
+in the container `inference.py` registers `code/` as that package before importing its siblings
+(test_import_identity.py runs that path too). `inference_code/` itself is never put on sys.path,
+which would load each module a second time under its bare name.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -17,20 +18,17 @@ import pytest
 
 from tests.support.tiny_musicgen import build_tiny_musicgen
 
-INFERENCE_CODE = Path(__file__).resolve().parents[3] / "inference_code"
 # Window of 60 frames (1.2 s): a 4 s clip needs several windows, generated in well under a second.
 SHORT_WINDOW_POSITIONS = 64
 # The melody model's 16 chroma frames and the text come first: "calm piano" leaves 73 frames.
 SHORT_WINDOW_MELODY_POSITIONS = 96
 
-if str(INFERENCE_CODE) not in sys.path:
-    sys.path.insert(0, str(INFERENCE_CODE))
-
 
 @pytest.fixture(scope="session")
 def hooks() -> ModuleType:
-    import inference
     import torch
+
+    import inference_code.inference as inference
 
     # The tiny models' matrices are far too small to gain from threads; on a shared CI machine
     # thread hand-offs dominated their generation time.

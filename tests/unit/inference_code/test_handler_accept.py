@@ -34,7 +34,7 @@ from tests.unit.inference_code.handler_test_audio import read_audio
 def test_negotiation_picks_the_best_acceptable_type(
     accept: str | None, prompts: int, audio_format: str, chosen: str
 ) -> None:
-    from response_format import negotiate
+    from inference_code.response_format import negotiate
 
     assert negotiate(accept, prompts=prompts, audio_format=audio_format).media_type == chosen
 
@@ -51,8 +51,8 @@ def test_negotiation_picks_the_best_acceptable_type(
     ],
 )
 def test_unservable_accept_names_the_field(accept: str, prompts: int, message: str) -> None:
-    from request_schema import RequestValidationError
-    from response_format import negotiate
+    from inference_code.request_schema import RequestValidationError
+    from inference_code.response_format import negotiate
 
     with pytest.raises(RequestValidationError, match=message):
         negotiate(accept, prompts=prompts, audio_format="wav")

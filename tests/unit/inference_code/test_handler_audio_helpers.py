@@ -9,7 +9,7 @@ from tests.unit.inference_code.handler_test_audio import sine
 
 
 def test_peak_and_rms_targets_and_silence() -> None:
-    from loudness import PEAK_TARGET, RMS_TARGET, normalize
+    from inference_code.loudness import PEAK_TARGET, RMS_TARGET, normalize
 
     audio = np.stack([sine(200, 1.0) * 0.1, sine(300, 1.0) * 0.05])
     peak = normalize(audio, "peak")
@@ -28,8 +28,7 @@ def test_peak_and_rms_targets_and_silence() -> None:
 def test_decode_resamples_and_matches_channels() -> None:
     import base64
 
-    from audio_codec import decode_audio, encode_audio
-
+    from inference_code.audio_codec import decode_audio, encode_audio
     from tests.unit.inference_code.handler_test_audio import audio_file_base64
 
     stereo = np.stack([sine(440, 1.0, rate=48_000), sine(660, 1.0, rate=48_000)], axis=1)

@@ -100,7 +100,7 @@ BAD_BODIES = [
 def test_bad_request_names_the_field(
     hooks: ModuleType, mono_model: Any, raw: str, field: str
 ) -> None:
-    from request_schema import RequestValidationError
+    from inference_code.request_schema import RequestValidationError
 
     with pytest.raises(RequestValidationError) as caught:
         request = hooks.input_fn(raw, "application/json")
@@ -111,7 +111,7 @@ def test_bad_request_names_the_field(
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-npy", ""])
 def test_wrong_content_type(hooks: ModuleType, content_type: str) -> None:
-    from request_schema import RequestValidationError
+    from inference_code.request_schema import RequestValidationError
 
     with pytest.raises(RequestValidationError, match=r"^content_type: must be application/json"):
         hooks.input_fn(json.dumps(GOOD), content_type)
@@ -123,7 +123,7 @@ def test_json_with_charset_and_bytes_body(hooks: ModuleType) -> None:
 
 
 def test_unsupported_accept_names_accept(hooks: ModuleType, mono_model: Any) -> None:
-    from request_schema import RequestValidationError
+    from inference_code.request_schema import RequestValidationError
 
     prediction = hooks.predict_fn(hooks.input_fn(json.dumps(GOOD), "application/json"), mono_model)
     with pytest.raises(RequestValidationError, match=r"^accept: must be one of"):
@@ -133,7 +133,7 @@ def test_unsupported_accept_names_accept(hooks: ModuleType, mono_model: Any) -> 
 def test_audio_accept_with_several_prompts_is_refused_before_generating(
     hooks: ModuleType,
 ) -> None:
-    from request_schema import RequestValidationError
+    from inference_code.request_schema import RequestValidationError
 
     class Properties:
         def get_request_properties(self) -> dict[str, str]:

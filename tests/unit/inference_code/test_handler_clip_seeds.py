@@ -72,13 +72,13 @@ def test_drawn_seeds_are_consecutive_per_clip(invoke: Any, mono_model: Any) -> N
 
 
 def test_seeds_wrap_below_two_to_the_32() -> None:
-    from row_sampling import clip_seeds
+    from inference_code.row_sampling import clip_seeds
 
     assert clip_seeds(2**32 - 2, 4) == (2**32 - 2, 2**32 - 1, 0, 1)
 
 
 def test_a_clip_draws_only_from_its_own_generator() -> None:
-    from row_sampling import SamplingSettings, choose_tokens, clip_generators
+    from inference_code.row_sampling import SamplingSettings, choose_tokens, clip_generators
 
     settings = SamplingSettings(top_k=0, top_p=0.0)
     logits = torch.randn(2 * 4, 64, generator=torch.Generator().manual_seed(0))
@@ -100,7 +100,7 @@ def test_a_clip_draws_only_from_its_own_generator() -> None:
     ],
 )
 def test_filters_that_leave_one_token_pick_the_best(settings: dict[str, Any]) -> None:
-    from row_sampling import SamplingSettings, choose_tokens, clip_generators
+    from inference_code.row_sampling import SamplingSettings, choose_tokens, clip_generators
 
     logits = torch.randn(8, 64, generator=torch.Generator().manual_seed(1))
     chosen = choose_tokens(
@@ -110,7 +110,7 @@ def test_filters_that_leave_one_token_pick_the_best(settings: dict[str, Any]) ->
 
 
 def test_top_k_and_top_p_keep_only_the_best_tokens() -> None:
-    from row_sampling import SamplingSettings, choose_tokens, clip_generators
+    from inference_code.row_sampling import SamplingSettings, choose_tokens, clip_generators
 
     logits = torch.tensor([[4.0, 3.9, 3.8, -5.0, -6.0]]).repeat(400, 1)
     generators = clip_generators([11], torch.device("cpu"))

@@ -48,7 +48,7 @@ def test_melody_conditions_a_melody_model(invoke: Any, melody_model: Any) -> Non
 
 
 def test_melody_chroma_finds_the_pitch_class(melody_model: Any) -> None:
-    from melody_chroma import melody_chroma
+    from inference_code.melody_chroma import melody_chroma
 
     chroma = melody_chroma(sine(440.0, 3.0), melody_model.chroma)
     assert chroma.shape[0] == 1 and chroma.shape[2] == 12
@@ -90,7 +90,7 @@ def test_audio_prompt_longer_than_a_window(invoke: Any, short_window_model: Any)
 def test_half_precision_language_model_with_float32_codec(
     hooks: ModuleType, tiny_model_dirs: dict[str, Path], variant: str
 ) -> None:
-    from model_loading import load_musicgen
+    from inference_code.model_loading import load_musicgen
 
     model = load_musicgen(tiny_model_dirs[variant], half_dtype=torch.bfloat16)
     assert model.dtype == torch.bfloat16
@@ -111,7 +111,7 @@ def test_half_precision_language_model_with_float32_codec(
 def test_max_duration_comes_from_the_environment(
     hooks: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from request_schema import RequestValidationError
+    from inference_code.request_schema import RequestValidationError
 
     monkeypatch.setenv("MUSICGEN_MAX_DURATION", "5")
     with pytest.raises(RequestValidationError, match=r"^duration: must be > 0 and <= 5 \(got 6\)"):
@@ -194,7 +194,7 @@ def test_a_truncated_audio_prompt_is_reported(invoke: Any, short_window_model: A
 def test_a_clip_with_its_prompt_must_fit_the_max_duration(
     hooks: ModuleType, mono_model: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from request_schema import RequestValidationError
+    from inference_code.request_schema import RequestValidationError
 
     monkeypatch.setenv("MUSICGEN_MAX_DURATION", "5")
     payload = {
@@ -227,8 +227,9 @@ def test_default_duration_never_exceeds_the_max(
 def test_fp16_keeps_the_t5_fp32_layers_in_fp32_from_the_checkpoint(
     hooks: ModuleType, tiny_model_dirs: dict[str, Path], variant: str
 ) -> None:
-    from model_loading import load_musicgen
     from safetensors.torch import load_file
+
+    from inference_code.model_loading import load_musicgen
 
     model = load_musicgen(tiny_model_dirs[variant], half_dtype=torch.float16)
     checkpoint = load_file(tiny_model_dirs[variant] / "model.safetensors")
@@ -261,7 +262,7 @@ def test_fp16_keeps_the_t5_fp32_layers_in_fp32_from_the_checkpoint(
 def test_half_precision_follows_the_compute_capability(
     hooks: ModuleType, capability: tuple[int, int], dtype: torch.dtype
 ) -> None:
-    from model_loading import half_dtype_for
+    from inference_code.model_loading import half_dtype_for
 
     # V100 (7.0) and T4 (7.5) only emulate bf16; A10G/A100 (8.x) and H100 (9.0) run it natively.
     assert half_dtype_for(capability) is dtype

@@ -92,7 +92,7 @@ def test_a_short_melody_conditions_every_frame(
 
 
 def test_window_chroma_loops_from_the_offset(melody_model: Any) -> None:
-    from melody_chroma import melody_chroma, window_chroma
+    from inference_code.melody_chroma import melody_chroma, window_chroma
 
     settings = melody_model.chroma
     melody = _three_notes()

@@ -51,7 +51,7 @@ def _request(hooks: ModuleType, payload: dict[str, Any]) -> Any:
 def test_each_window_is_prompted_with_the_tail_codes_of_the_last(
     hooks: ModuleType, short_window_model: Any, generate_calls: list[dict]
 ) -> None:
-    from windowed_generation import generate_clips, plan_windows
+    from inference_code.windowed_generation import generate_clips, plan_windows
 
     plan = plan_windows(short_window_model, prefix_positions=0, extend_stride_seconds=18)
     assert (plan.window_frames, plan.stride_frames, plan.context_frames) == (60, 36, 24)

@@ -23,13 +23,13 @@ MAX_MESSAGE_CHARS = 400
 
 @pytest.fixture(scope="module")
 def codec() -> ModuleType:
-    import audio_codec
+    import inference_code.audio_codec as audio_codec
 
     return audio_codec
 
 
 def _rejection(hooks: ModuleType, model: Any, body: bytes) -> Exception:
-    from request_schema import RequestValidationError
+    from inference_code.request_schema import RequestValidationError
 
     with pytest.raises(RequestValidationError) as caught:
         hooks.predict_fn(hooks.input_fn(body, "application/json"), model)
@@ -57,7 +57,7 @@ def _flac(
 
 
 def test_flac_of_unknown_length_is_refused_before_decoding(codec: ModuleType) -> None:
-    from request_schema import RequestValidationError
+    from inference_code.request_schema import RequestValidationError
 
     with pytest.raises(
         RequestValidationError,
@@ -84,7 +84,7 @@ def test_decoding_stops_at_the_length_the_header_states(codec: ModuleType) -> No
 
 
 def test_header_length_over_the_limit_is_refused_before_decoding(codec: ModuleType) -> None:
-    from request_schema import RequestValidationError
+    from inference_code.request_schema import RequestValidationError
 
     with pytest.raises(RequestValidationError, match=r"\(got '3600.00 s'\)$"):
         codec.decode_audio(
@@ -112,7 +112,7 @@ def test_limit_is_inclusive(codec: ModuleType) -> None:
     [(7_999, False), (8_000, True), (192_000, True), (192_001, False), (4_000_037, False)],
 )
 def test_sample_rate_range(codec: ModuleType, rate: int, accepted: bool) -> None:
-    from request_schema import RequestValidationError
+    from inference_code.request_schema import RequestValidationError
 
     def decode() -> np.ndarray:
         return codec.decode_audio(
@@ -134,7 +134,7 @@ def test_sample_rate_range(codec: ModuleType, rate: int, accepted: bool) -> None
 
 
 def test_three_channels_are_refused(codec: ModuleType) -> None:
-    from request_schema import RequestValidationError
+    from inference_code.request_schema import RequestValidationError
 
     with pytest.raises(RequestValidationError, match=r"must have 1 to 2 channels \(got 3\)"):
         codec.decode_audio(
@@ -147,7 +147,7 @@ def test_three_channels_are_refused(codec: ModuleType) -> None:
 
 
 def test_other_containers_are_refused(codec: ModuleType) -> None:
-    from request_schema import RequestValidationError
+    from inference_code.request_schema import RequestValidationError
 
     buffer = io.BytesIO()
     soundfile.write(buffer, np.zeros(800, dtype=np.int16), 8_000, format="AIFF")
@@ -231,14 +231,14 @@ def test_default_top_k_still_serves_a_model_with_fewer_codes(invoke: Any, mono_m
 def test_every_json_failure_is_one_message_naming_body(
     hooks: ModuleType, body: bytes, reason: str
 ) -> None:
-    from request_schema import RequestValidationError
+    from inference_code.request_schema import RequestValidationError
 
     with pytest.raises(RequestValidationError, match=rf"^body: must be valid JSON \({reason}"):
         hooks.input_fn(body, "application/json")
 
 
 def test_separator_count_is_bounded_before_decoding(hooks: ModuleType) -> None:
-    from request_schema import MAX_JSON_SEPARATORS, RequestValidationError
+    from inference_code.request_schema import MAX_JSON_SEPARATORS, RequestValidationError
 
     at_limit = {"prompt": "x", "pad": [0] * (MAX_JSON_SEPARATORS - 2)}
     with pytest.raises(RequestValidationError, match=r"^pad: is not a known field"):

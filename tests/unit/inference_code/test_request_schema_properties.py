@@ -181,7 +181,7 @@ BROKEN_FIELDS: dict[str, st.SearchStrategy[Any]] = {
 def test_one_broken_field_is_refused_naming_it(
     hooks: ModuleType, request: dict, broken: tuple[str, Any]
 ) -> None:
-    from request_schema import ACCEPTED_FIELDS, RequestValidationError
+    from inference_code.request_schema import ACCEPTED_FIELDS, RequestValidationError
 
     RAN["invalid requests refused"] += 1
     name, value = broken
@@ -227,7 +227,7 @@ KNOWN_NAMES = [
 
 
 def _only_the_schemas_error(hooks: ModuleType, body: str | bytes) -> None:
-    from request_schema import RequestValidationError
+    from inference_code.request_schema import RequestValidationError
 
     try:
         hooks.input_fn(body, "application/json")
