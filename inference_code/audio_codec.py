@@ -81,7 +81,7 @@ def resample(audio: np.ndarray, source_rate: int, target_rate: int) -> np.ndarra
         return np.ascontiguousarray(audio, dtype=np.float32)
     ratio = resampling_ratio(source_rate, target_rate)
     resampled = resample_poly(audio, ratio.numerator, ratio.denominator, axis=-1)
-    return resampled.astype(np.float32)
+    return np.asarray(resampled, dtype=np.float32)
 
 
 def resampling_ratio(source_rate: int, target_rate: int) -> Fraction:
@@ -108,7 +108,7 @@ def _match_channels(audio: np.ndarray, channels: int) -> np.ndarray:
     if audio.shape[0] == channels:
         return audio
     if channels == 1:
-        return audio.mean(axis=0, keepdims=True)
+        return np.asarray(audio.mean(axis=0, keepdims=True))
     return np.repeat(audio[:1], channels, axis=0)
 
 

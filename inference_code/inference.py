@@ -199,4 +199,5 @@ def _accept_from_context(context: Any) -> str | None:
     if not processors:
         return None
     properties = processors[0].get_request_properties()
-    return properties.get("Accept") or properties.get("accept")
+    accept = properties.get("Accept") or properties.get("accept")
+    return accept if isinstance(accept, str) else None

@@ -10,13 +10,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from transformers import (
-    AutoTokenizer,
-    MusicgenForConditionalGeneration,
+from transformers.models.auto.tokenization_auto import AutoTokenizer
+from transformers.models.encodec.modeling_encodec import EncodecModel
+
+# From their modules, not the package root: for a type checker `transformers` also exports
+# placeholder classes of the same names (used when torch is missing).
+from transformers.models.musicgen.modeling_musicgen import MusicgenForConditionalGeneration
+from transformers.models.musicgen_melody.modeling_musicgen_melody import (
     MusicgenMelodyForConditionalGeneration,
-    PreTrainedModel,
-    PreTrainedTokenizerBase,
 )
+from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from inference_code.contract import MODEL_ID_ENV
 
@@ -37,7 +40,7 @@ class ChromaSettings:
 
 @dataclass(frozen=True)
 class LoadedMusicGen:
-    model: PreTrainedModel
+    model: MusicgenForConditionalGeneration | MusicgenMelodyForConditionalGeneration
     tokenizer: PreTrainedTokenizerBase
     model_id: str
     device: torch.device
@@ -51,6 +54,14 @@ class LoadedMusicGen:
     chroma: ChromaSettings | None
     chroma_length: int
     load_seconds: float
+
+    @property
+    def codec(self) -> EncodecModel:
+        """The EnCodec model that turns audio into codes and codes into audio."""
+        codec = self.model.audio_encoder
+        if not isinstance(codec, EncodecModel):
+            raise TypeError(f"expected an EnCodec audio encoder, got {type(codec).__name__}")
+        return codec
 
     @property
     def hop_length(self) -> int:
@@ -71,13 +82,14 @@ class _MusicgenKeepingT5Fp32(MusicgenForConditionalGeneration):
     declaration only for the class being loaded, never for a sub-model of a composite model.
     """
 
-    _keep_in_fp32_modules = ("wo",)
+    # transformers leaves the base attribute unannotated (`= None`), so its type reads as None.
+    _keep_in_fp32_modules = ("wo",)  # type: ignore[assignment]
 
 
 class _MusicgenMelodyKeepingT5Fp32(MusicgenMelodyForConditionalGeneration):
     """The melody model, with the same fp32 T5 `wo` layers on the fp16 path."""
 
-    _keep_in_fp32_modules = ("wo",)
+    _keep_in_fp32_modules = ("wo",)  # type: ignore[assignment]  # as above
 
 
 def half_dtype_for(capability: tuple[int, int]) -> torch.dtype:

@@ -72,7 +72,7 @@ def choose_tokens(
     draws = [
         torch.multinomial(clip_rows, 1, generator=generator)
         for clip_rows, generator in zip(
-            probabilities.split(rows_per_clip, dim=0), generators, strict=True
+            torch.split(probabilities, rows_per_clip, dim=0), generators, strict=True
         )
     ]
     return torch.cat(draws, dim=0).squeeze(-1)

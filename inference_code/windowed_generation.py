@@ -13,11 +13,16 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
-from transformers import LogitsProcessorList
-from transformers.models.encodec.modeling_encodec import EncodecDecoderOutput
+from transformers.generation.logits_process import LogitsProcessorList
+from transformers.models.encodec.modeling_encodec import (
+    EncodecDecoderOutput,
+    EncodecEncoderOutput,
+    EncodecModel,
+)
 
 from inference_code.contract import DEFAULT_EXTEND_STRIDE_SECONDS
 from inference_code.melody_chroma import window_chroma
@@ -112,7 +117,7 @@ def generate_clips(
         remaining = prompt_frames + needed_frames - codes.shape[-1]
         new_frames = min(remaining, plan.window_frames - context)
         conditioning = dict(text)
-        if melody is not None:
+        if melody is not None and loaded.chroma is not None:
             start_seconds = (codes.shape[-1] - context) / loaded.frame_rate
             chroma = window_chroma(melody, loaded.chroma, start_seconds=start_seconds)
             conditioning["input_features"] = chroma.repeat(batch, 1, 1).to(
@@ -151,10 +156,9 @@ def decode_codes(loaded: LoadedMusicGen, codes: torch.Tensor) -> np.ndarray:
     last bits, and a clip must be bit-identical to the same clip requested alone. Stereo models
     interleave left/right codebooks.
     """
-    codec = loaded.model.audio_encoder
+    codec = loaded.codec
     channels = [
-        codec.decode(codes[None, None, channel :: loaded.channels], audio_scales=[None])
-        .audio_values[0, 0]
+        _decoded_audio(codec, codes[None, None, channel :: loaded.channels])[0, 0]
         .float()
         .cpu()
         .numpy()
@@ -246,10 +250,10 @@ def _prompt_codes(
 def _encode_codes(loaded: LoadedMusicGen, audio: np.ndarray) -> torch.Tensor:
     """EnCodec codes `(1, codebooks, frames)` of `(channels, samples)` audio, channels
     interleaved as the stereo decoder expects."""
-    codec = loaded.model.audio_encoder
+    codec = loaded.codec
     waveform = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)).to(loaded.device)
     per_channel = [
-        codec.encode(waveform[None, channel : channel + 1, :]).audio_codes[0]
+        _encoded_codes(codec, waveform[None, channel : channel + 1, :])[0]
         for channel in range(loaded.channels)
     ]
     codes = torch.stack(per_channel, dim=2)  # (1, codebooks per channel, channels, frames)
@@ -269,14 +273,14 @@ def _generate_window(
     `new_frames` new codes in the same layout."""
     batch, codebooks, context_frames = context.shape
     sampler = RowSamplerProcessor(generators, settings, rows=batch * codebooks)
-    kwargs = dict(conditioning)
+    kwargs: dict[str, Any] = dict(conditioning)
     if context_frames > 0:
         kwargs["decoder_input_ids"] = context.reshape(batch * codebooks, context_frames)
     # The delay pattern costs (codebooks per channel - 1) steps before the last codebook of a
     # frame is made: codebook k of new frame n is chosen at step n + k.
     delays = [codebook // loaded.channels for codebook in range(codebooks)]
     steps = new_frames + loaded.codebooks_per_channel - 1
-    with _codes_only(loaded.model):
+    with _codes_only(loaded.codec):
         loaded.model.generate(
             **kwargs,
             do_sample=False,
@@ -296,16 +300,39 @@ def _generate_window(
     return new_codes.permute(2, 0, 1).contiguous()
 
 
+def _decoded_audio(codec: EncodecModel, codes: torch.Tensor) -> torch.Tensor:
+    # transformers annotates `audio_scales` as a Tensor; it takes one scale per chunk, None for
+    # a codec without normalisation, as transformers' own MusicGen `generate` passes them.
+    decoded = codec.decode(codes, audio_scales=[None], return_dict=True)  # type: ignore[arg-type]
+    if not isinstance(decoded, EncodecDecoderOutput) or decoded.audio_values is None:
+        raise TypeError(f"EnCodec decode returned {type(decoded).__name__}, not audio values")
+    return decoded.audio_values
+
+
+def _encoded_codes(codec: EncodecModel, waveform: torch.Tensor) -> torch.Tensor:
+    encoded = codec.encode(waveform, return_dict=True)
+    if not isinstance(encoded, EncodecEncoderOutput) or encoded.audio_codes is None:
+        raise TypeError(f"EnCodec encode returned {type(encoded).__name__}, not audio codes")
+    return encoded.audio_codes
+
+
 @contextmanager
-def _codes_only(model: torch.nn.Module) -> Iterator[None]:
+def _codes_only(codec: EncodecModel) -> Iterator[None]:
     """Skip the audio decode that ends transformers' `generate`: the caller keeps the tokens and
     decodes each clip's whole sequence once, after its last window."""
-    codec = model.audio_encoder
 
-    def keep_codes(audio_codes: torch.Tensor, *args: object, **kwargs: object) -> object:
-        return EncodecDecoderOutput(audio_values=audio_codes)
+    def keep_codes(
+        audio_codes: torch.Tensor,
+        audio_scales: torch.Tensor,
+        padding_mask: torch.Tensor | None = None,
+        return_dict: bool | None = None,
+    ) -> EncodecDecoderOutput:
+        # transformers annotates the field with the legacy FloatTensor; it holds any tensor.
+        return EncodecDecoderOutput(audio_values=audio_codes)  # type: ignore[arg-type]
 
-    codec.decode = keep_codes
+    # An instance attribute shadows the method for this one `generate` call; mypy forbids
+    # assigning to a method by design.
+    codec.decode = keep_codes  # type: ignore[method-assign]
     try:
         yield
     finally:

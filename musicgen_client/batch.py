@@ -241,11 +241,8 @@ class BatchRun:
             self._unfinished(number)
             return
         self._set(number, LineStatus.RUNNING)
-        submission = job.resume
         try:
-            if submission is None:
-                submission = self._client.submit(job.request)
-                journal.submitted(InFlight(number, job.line.digest, submission))
+            submission = job.resume or self._submit(job, journal)
             result = self._collect(submission)
             self._write(job, result)
         except _Stopped:
@@ -259,6 +256,11 @@ class BatchRun:
             self._fail(number, _one_line(error))
             return
         journal.finished(number, submission.inference_id)
+
+    def _submit(self, job: _Job, journal: BatchJournal) -> Submission:
+        submission = self._client.submit(job.request)
+        journal.submitted(InFlight(job.line.number, job.line.digest, submission))
+        return submission
 
     def _collect(self, submission: Submission) -> GenerationResult:
         for delay in self._backoff.delays():

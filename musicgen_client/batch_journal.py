@@ -61,6 +61,8 @@ def _decode(raw: str) -> dict[str, Any] | None:
     """An event, or None for what a kill mid-write or a hand edit can leave behind."""
     try:
         event = json.loads(raw)
+        if not isinstance(event, dict):
+            return None
         if event["event"] == SUBMITTED:
             Submission(**event["submission"])
             str(event["digest"])

@@ -321,15 +321,10 @@ def _target_name(args: argparse.Namespace) -> str:
 def _client(
     args: argparse.Namespace,
     *,
-    invocation_timeout: int | None = None,
-    request_ttl: int | None = None,
+    invocation_timeout: int = DEFAULT_INVOCATION_TIMEOUT_SECONDS,
+    request_ttl: int = DEFAULT_REQUEST_TTL_SECONDS,
 ) -> MusicGenClient:
     session = boto3.Session(region_name=args.region, profile_name=args.profile)
-    options = {}
-    if invocation_timeout is not None:
-        options["invocation_timeout_seconds"] = invocation_timeout
-    if request_ttl is not None:
-        options["request_ttl_seconds"] = request_ttl
     explicit = {
         "--input-s3-uri": args.input_s3_uri,
         "--output-s3-uri": args.output_s3_uri,
@@ -348,13 +343,17 @@ def _client(
             error_topic_arn=getattr(args, "error_topic_arn", None),
             max_duration_seconds=getattr(args, "max_duration", None),
             session=session,
-            **options,
+            invocation_timeout_seconds=invocation_timeout,
+            request_ttl_seconds=request_ttl,
         )
     given = [flag for flag, value in explicit.items() if value]
     if given:
         raise UsageError(f"{', '.join(given)} only apply together with --endpoint-name")
     return MusicGenClient.from_stack(
-        args.stack_name or stack_name_for(args.env), session=session, **options
+        args.stack_name or stack_name_for(args.env),
+        session=session,
+        invocation_timeout_seconds=invocation_timeout,
+        request_ttl_seconds=request_ttl,
     )
 
 

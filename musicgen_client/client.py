@@ -462,7 +462,7 @@ class MusicGenClient:
             self._capacity_probe_works = False
             return None
         return sum(
-            variant.get("CurrentInstanceCount", 0)
+            int(variant.get("CurrentInstanceCount", 0))
             for variant in response.get("ProductionVariants", [])
         )
 
@@ -476,8 +476,9 @@ def failure_text(body: bytes) -> str:
         return text
     if isinstance(document, dict):
         for key in ("message", "errorMessage", "error"):
-            if isinstance(document.get(key), str):
-                return document[key]
+            message = document.get(key)
+            if isinstance(message, str):
+                return message
     return text
 
 

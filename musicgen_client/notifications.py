@@ -53,7 +53,7 @@ def parse_notification(message: str | Mapping[str, Any]) -> InvocationEvent:
         raise NotificationFormatError("inferenceId: missing from the notification")
     raw_status = document.get("invocationStatus")
     try:
-        status = InvocationStatus(raw_status)
+        status = InvocationStatus(str(raw_status))
     except ValueError:
         allowed = ", ".join(member.value for member in InvocationStatus)
         raise NotificationFormatError(

@@ -26,7 +26,7 @@ def clip_paths(output: str | None, inference_id: str, clips: Sequence[Clip]) -> 
     A file target names the single clip as given, or numbers several (`beat-0.wav`, `beat-1.wav`);
     a folder target (default: the current folder) names them after the inference id.
     """
-    if is_folder_target(output):
+    if output is None or is_folder_target(output):
         folder = Path(output or ".")
         if len(clips) == 1:
             return [folder / f"{inference_id}{clips[0].suffix}"]

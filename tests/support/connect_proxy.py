@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import selectors
 import socket
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.support.loopback_http import serving_on_loopback
 
 
 @dataclass
@@ -53,14 +54,5 @@ def _handler_for(proxy: ConnectProxy) -> type[BaseHTTPRequestHandler]:
 @contextmanager
 def running_connect_proxy() -> Iterator[ConnectProxy]:
     proxy = ConnectProxy()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(proxy))
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    proxy.url = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
+    with serving_on_loopback(_handler_for(proxy)) as proxy.url:
         yield proxy
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)

@@ -14,7 +14,9 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.support.loopback_http import serving_on_loopback
 
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"}
 
@@ -177,14 +179,5 @@ def _handler_for(proxy: S3FaultProxy) -> type[BaseHTTPRequestHandler]:
 def running_s3_fault_proxy(upstream: str) -> Iterator[S3FaultProxy]:
     """Serve an S3FaultProxy for `upstream` (an S3 endpoint URL) on a free loopback port."""
     proxy = S3FaultProxy(upstream)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(proxy))
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    proxy.url = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
+    with serving_on_loopback(_handler_for(proxy)) as proxy.url:
         yield proxy
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)

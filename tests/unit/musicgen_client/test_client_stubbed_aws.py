@@ -116,17 +116,17 @@ def _id_unused(stubber: Stubber) -> None:
         )
 
 
-def test_submit_uploads_the_request_then_queues_it(session: StubbedSession) -> None:
-    request = {"prompt": "lofi beat", "duration": 5}
-    key = f"{contract.ASYNC_INPUT_PREFIX}{INFERENCE_ID}.json"
-    _id_unused(session.stub("s3"))
+def _queued(
+    session: StubbedSession, body: dict[str, Any], key: Any, invocation: dict[str, Any] | None
+) -> None:
+    """The upload of exactly `body` under `key`, then an invocation SageMaker queues."""
     session.stub("s3").add_response(
         "put_object",
         {},
         {
             "Bucket": BUCKET,
             "Key": key,
-            "Body": json.dumps(request).encode(),
+            "Body": json.dumps(body).encode(),
             "ContentType": "application/json",
         },
     )
@@ -137,6 +137,18 @@ def test_submit_uploads_the_request_then_queues_it(session: StubbedSession) -> N
             "OutputLocation": f"s3://{BUCKET}/{OUTPUT_KEY}",
             "FailureLocation": f"s3://{BUCKET}/{FAILURE_KEY}",
         },
+        invocation,
+    )
+
+
+def test_submit_uploads_the_request_then_queues_it(session: StubbedSession) -> None:
+    request = {"prompt": "lofi beat", "duration": 5}
+    key = f"{contract.ASYNC_INPUT_PREFIX}{INFERENCE_ID}.json"
+    _id_unused(session.stub("s3"))
+    _queued(
+        session,
+        request,
+        key,
         {
             "EndpointName": ENDPOINT,
             "InputLocation": f"s3://{BUCKET}/{key}",
@@ -291,26 +303,8 @@ def test_generate_checks_the_request_once_and_uploads_the_options_payload(
     monkeypatch.setattr(musicgen_client.request, "parse_request", counting_parse)
     melody = make_wav(seconds=0.5)
     payload = GenerationOptions(duration=5, seed=7, melody=melody).to_payload("lofi")
-    s3 = session.stub("s3")
-    s3.add_response(
-        "put_object",
-        {},
-        {
-            "Bucket": BUCKET,
-            "Key": ANY,
-            "Body": json.dumps(payload).encode(),
-            "ContentType": "application/json",
-        },
-    )
-    session.stub("sagemaker-runtime").add_response(
-        "invoke_endpoint_async",
-        {
-            "InferenceId": INFERENCE_ID,
-            "OutputLocation": f"s3://{BUCKET}/{OUTPUT_KEY}",
-            "FailureLocation": f"s3://{BUCKET}/{FAILURE_KEY}",
-        },
-    )
-    _found(s3, OUTPUT_KEY, make_wav(seconds=0.5), "audio/wav")
+    _queued(session, payload, ANY, None)
+    _found(session.stub("s3"), OUTPUT_KEY, make_wav(seconds=0.5), "audio/wav")
 
     result = _client(session).generate("lofi", duration=5, seed=7, melody=melody)
 
