@@ -10,6 +10,8 @@ import uuid
 import boto3
 import pytest
 
+import musicgen_client.request
+from inference_code.request_schema import parse_request
 from musicgen_client.batch import BatchRun
 from musicgen_client.batch_file import read_batch_file
 from musicgen_client.batch_journal import BatchJournal, InFlight, journal_path, read_in_flight
@@ -50,7 +52,15 @@ def _response(audio: bytes) -> bytes:
     return json.dumps({"model_id": "m", "sample_rate": 32000, "clips": [clip]}).encode()
 
 
-def test_resume_collects_skips_resubmits_and_cleans_up(bucket, tmp_path, make_wav):
+def test_resume_collects_skips_resubmits_and_cleans_up(bucket, tmp_path, make_wav, monkeypatch):
+    checked: list[object] = []
+
+    def counting_parse(payload, **limits):
+        checked.append(payload)
+        return parse_request(payload, **limits)
+
+    # Each line is checked once, when the run is planned; its submission is not checked again.
+    monkeypatch.setattr(musicgen_client.request, "parse_request", counting_parse)
     s3 = boto3.client("s3")
     prompts = tmp_path / "prompts.jsonl"
     prompts.write_text(
@@ -92,6 +102,7 @@ def test_resume_collects_skips_resubmits_and_cleans_up(bucket, tmp_path, make_wa
         json.loads(s3.get_object(Bucket=bucket, Key=i["Key"])["Body"].read()) for i in inputs
     ]
     assert resubmitted == {"prompt": "b edited", "duration": 1}
+    assert len(checked) == 3
     assert not list(clips.glob("*.part"))
     assert 1 not in read_in_flight(journal_path(clips, "prompts"))
 
