@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from aws_cdk import Duration, Stack
+from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Capture, Match, Template
 
 from constructs_lib.scale_to_zero import ScaleToZero, wake_up_cooldown
@@ -105,6 +106,33 @@ def test_scalable_target_uses_the_service_linked_role_and_no_role_is_created(
     }
     # Only the endpoint's execution role: nothing for Application Auto Scaling.
     assert trusted == {json.dumps({"Service": "sagemaker.amazonaws.com"})}
+
+
+def test_no_grant_can_attach_a_policy_to_the_service_linked_role(
+    endpoint_factory: EndpointFactory,
+) -> None:
+    """IAM refuses policies on service-linked roles: such a policy would fail the deploy."""
+    stack = Stack()
+    scaling = ScaleToZero(
+        stack,
+        "Scaling",
+        endpoint=endpoint_factory(stack),
+        min_instances=0,
+        max_instances=1,
+        backlog_per_instance_target=1,
+        scale_in_cooldown_seconds=600,
+        scale_out_cooldown_seconds=60,
+    )
+    scaling.target.add_to_role_policy(
+        iam.PolicyStatement(actions=["sagemaker:DescribeEndpoint"], resources=["*"])
+    )
+    attached = {
+        json.dumps(role)
+        for policy in Template.from_stack(stack).find_resources("AWS::IAM::Policy").values()
+        for role in policy["Properties"]["Roles"]
+    }
+    assert "AWSServiceRoleForApplicationAutoScaling" not in "".join(attached)
+    assert all("EndpointExecutionRole" in role for role in attached), attached
 
 
 def test_target_tracking_on_backlog_per_instance(endpoint_factory: EndpointFactory) -> None:
