@@ -173,16 +173,18 @@ class AsyncEndpoint(Construct):
             self,
             f"Endpoint{_logical_id_part(capacity.instance_type)}",
             endpoint_config_name=self.endpoint_config.attr_endpoint_config_name,
-            # Left out rather than false for INITIAL: the property's first appearance would
-            # update every deployed endpoint once.
+            # Left out rather than false for INITIAL (SageMaker's default): the templates of
+            # environments that keep the default do not change.
             retain_all_variant_properties=(
                 True if capacity.on_deploy is DeployCapacity.KEEP else None
             ),
         )
         self.endpoint_name: str = self.endpoint.attr_endpoint_name
         self.variant_name = VARIANT_NAME
-        # SageMaker fails an instance that has not downloaded the model, then passed its health
-        # check, within these two timeouts: no instance stays "starting" for longer.
+        # ModelDataDownloadTimeoutInSeconds, then ContainerStartupHealthCheckTimeoutInSeconds
+        # (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ProductionVariant.html):
+        # an instance that has not downloaded the model and passed its health check within both
+        # has failed, so no instance stays "starting" for longer.
         self.instance_startup_limit = Duration.seconds(
             model.download_timeout_seconds + model.startup_timeout_seconds
         )
