@@ -32,9 +32,8 @@ SERVICE_LINKED_ROLE_ARN = {
 }
 
 
-def _scaled(endpoint_factory: EndpointFactory, **endpoint: Any) -> tuple[Stack, Template]:
-    stack = Stack()
-    ScaleToZero(
+def _scaling(stack: Stack, endpoint_factory: EndpointFactory, **endpoint: Any) -> ScaleToZero:
+    return ScaleToZero(
         stack,
         "Scaling",
         endpoint=endpoint_factory(stack, **endpoint),
@@ -44,6 +43,11 @@ def _scaled(endpoint_factory: EndpointFactory, **endpoint: Any) -> tuple[Stack, 
         scale_in_cooldown_seconds=900,
         scale_out_cooldown_seconds=60,
     )
+
+
+def _scaled(endpoint_factory: EndpointFactory, **endpoint: Any) -> tuple[Stack, Template]:
+    stack = Stack()
+    _scaling(stack, endpoint_factory, **endpoint)
     return stack, Template.from_stack(stack)
 
 
@@ -113,16 +117,7 @@ def test_no_grant_can_attach_a_policy_to_the_service_linked_role(
 ) -> None:
     """IAM refuses policies on service-linked roles: such a policy would fail the deploy."""
     stack = Stack()
-    scaling = ScaleToZero(
-        stack,
-        "Scaling",
-        endpoint=endpoint_factory(stack),
-        min_instances=0,
-        max_instances=1,
-        backlog_per_instance_target=1,
-        scale_in_cooldown_seconds=600,
-        scale_out_cooldown_seconds=60,
-    )
+    scaling = _scaling(stack, endpoint_factory)
     scaling.target.add_to_role_policy(
         iam.PolicyStatement(actions=["sagemaker:DescribeEndpoint"], resources=["*"])
     )
