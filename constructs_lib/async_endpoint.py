@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 
 from aws_cdk import Aws, Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -50,17 +51,34 @@ class AsyncOutput:
     error_topic: sns.ITopic
 
 
+class DeployCapacity(StrEnum):
+    """The instance count a deploy of a new Model or EndpointConfig leaves the endpoint with.
+
+    `INITIAL`: the new EndpointConfig's `InitialInstanceCount`; those instances start and must
+    pass their health check before the update completes (a busy endpoint drops to that count, an
+    idle one runs an instance until it scales in again). `KEEP`: `RetainAllVariantProperties`,
+    the count autoscaling set (an endpoint at zero starts nothing, so a broken container shows
+    only at the next wake-up).
+    https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_UpdateEndpoint.html
+    """
+
+    INITIAL = "initial"
+    KEEP = "keep"
+
+
 @dataclass(frozen=True)
 class Capacity:
     instance_type: str
     initial_instance_count: int
     max_concurrent_invocations_per_instance: int
+    on_deploy: DeployCapacity = DeployCapacity.INITIAL
 
 
 class AsyncEndpoint(Construct):
     """An async inference endpoint serving one model from an uncompressed S3 prefix.
 
-    Props: `model` (ServedModel), `output` (AsyncOutput), `capacity` (Capacity).
+    Props: `model` (ServedModel), `output` (AsyncOutput), `capacity` (Capacity, including what a
+    deploy does to the instance count: `DeployCapacity`).
 
     The endpoint owns its execution role (`grant_principal`): it may write its logs and
     SageMaker metrics and use its volume key; everything else is granted to it by the owning
@@ -155,9 +173,21 @@ class AsyncEndpoint(Construct):
             self,
             f"Endpoint{_logical_id_part(capacity.instance_type)}",
             endpoint_config_name=self.endpoint_config.attr_endpoint_config_name,
+            # Left out rather than false for INITIAL (SageMaker's default): the templates of
+            # environments that keep the default do not change.
+            retain_all_variant_properties=(
+                True if capacity.on_deploy is DeployCapacity.KEEP else None
+            ),
         )
         self.endpoint_name: str = self.endpoint.attr_endpoint_name
         self.variant_name = VARIANT_NAME
+        # ModelDataDownloadTimeoutInSeconds, then ContainerStartupHealthCheckTimeoutInSeconds
+        # (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ProductionVariant.html):
+        # an instance that has not downloaded the model and passed its health check within both
+        # has failed, so no instance stays "starting" for longer.
+        self.instance_startup_limit = Duration.seconds(
+            model.download_timeout_seconds + model.startup_timeout_seconds
+        )
 
     @property
     def grant_principal(self) -> iam.IPrincipal:

@@ -108,6 +108,7 @@ class EnvironmentConfig:
     oldest_request_alarm_seconds: int = 1800
     destroy_async_data_on_delete: bool = False
     extra_input_locations: tuple[ExternalInputLocation, ...] = ()
+    deploy_capacity: str = "initial"
     dlc: ContainerVersions = field(default_factory=ContainerVersions)
 
     @property
@@ -178,6 +179,18 @@ def _boolean(value: Any) -> bool:
     if not isinstance(value, bool):
         raise _Rule("must be true or false")
     return value
+
+
+def _one_of(choices: Mapping[str, str]) -> Check:
+    """One of `choices` (value -> what it means); the rule lists them all."""
+
+    def check(value: Any) -> str:
+        if not isinstance(value, str) or value not in choices:
+            options = " or ".join(f'"{name}" ({meaning})' for name, meaning in choices.items())
+            raise _Rule(f"must be {options}")
+        return value
+
+    return check
 
 
 def _instance_type(value: Any) -> str:
@@ -260,6 +273,12 @@ _FIELDS: dict[str, Check] = {
     "oldest_request_alarm_seconds": _integer(60, 86_400),
     "destroy_async_data_on_delete": _boolean,
     "extra_input_locations": _extra_input_locations,
+    "deploy_capacity": _one_of(
+        {
+            "initial": "a deploy starts the initial instances and health-checks them",
+            "keep": "a deploy keeps the running instance count",
+        }
+    ),
     "dlc": _container_versions,
 }
 assert set(_FIELDS) == {f.name for f in fields(EnvironmentConfig)} - {"name"}

@@ -8,7 +8,13 @@ from typing import Any
 from aws_cdk import CfnElement, CfnOutput, Stack
 from constructs import Construct
 
-from constructs_lib.async_endpoint import AsyncEndpoint, AsyncOutput, Capacity, ServedModel
+from constructs_lib.async_endpoint import (
+    AsyncEndpoint,
+    AsyncOutput,
+    Capacity,
+    DeployCapacity,
+    ServedModel,
+)
 from constructs_lib.container_environment import model_server_environment
 from constructs_lib.container_image import inference_image
 from constructs_lib.endpoint_monitoring import EndpointMonitoring
@@ -100,6 +106,7 @@ class MusicGenStack(Stack):
                 instance_type=config.instance_type,
                 initial_instance_count=max(1, config.min_instances),
                 max_concurrent_invocations_per_instance=config.max_concurrent_invocations_per_instance,
+                on_deploy=DeployCapacity(config.deploy_capacity),
             ),
         )
         self._keep_deployed_logical_ids()

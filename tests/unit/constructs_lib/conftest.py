@@ -10,7 +10,13 @@ from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
 
-from constructs_lib.async_endpoint import AsyncEndpoint, AsyncOutput, Capacity, ServedModel
+from constructs_lib.async_endpoint import (
+    AsyncEndpoint,
+    AsyncOutput,
+    Capacity,
+    DeployCapacity,
+    ServedModel,
+)
 
 EndpointFactory = Callable[..., AsyncEndpoint]
 
@@ -44,7 +50,11 @@ def acknowledged(construct: Any) -> dict[str, str]:
 
 @pytest.fixture
 def endpoint_factory() -> EndpointFactory:
-    """`factory(stack, instance_type=...)` -> an AsyncEndpoint with small, literal props."""
+    """`factory(stack, instance_type=..., **overrides)` -> an AsyncEndpoint with literal props.
+
+    Overrides: `initial_instance_count`, `max_concurrent`, `on_deploy`,
+    `download_timeout_seconds`, `startup_timeout_seconds`.
+    """
 
     def build(
         stack: Stack, *, instance_type: str = "ml.g5.xlarge", **capacity: Any
@@ -56,8 +66,8 @@ def endpoint_factory() -> EndpointFactory:
                 image_uri="123456789012.dkr.ecr.eu-west-1.amazonaws.com/image:1",
                 model_data_url="s3://models/packages/owner/name/abc/",
                 environment={"MUSICGEN_MODEL_ID": "owner/name"},
-                download_timeout_seconds=900,
-                startup_timeout_seconds=600,
+                download_timeout_seconds=capacity.get("download_timeout_seconds", 900),
+                startup_timeout_seconds=capacity.get("startup_timeout_seconds", 600),
                 volume_size_gb=30,
             ),
             output=AsyncOutput(
@@ -70,6 +80,7 @@ def endpoint_factory() -> EndpointFactory:
                 instance_type=instance_type,
                 initial_instance_count=capacity.get("initial_instance_count", 1),
                 max_concurrent_invocations_per_instance=capacity.get("max_concurrent", 1),
+                on_deploy=capacity.get("on_deploy", DeployCapacity.INITIAL),
             ),
         )
 

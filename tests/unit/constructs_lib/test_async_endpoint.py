@@ -7,7 +7,7 @@ from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Capture, Match, Template
 
-from constructs_lib.async_endpoint import AsyncEndpoint
+from constructs_lib.async_endpoint import AsyncEndpoint, DeployCapacity
 from constructs_lib.endpoint_metrics import STATISTICS
 from tests.unit.constructs_lib.conftest import EndpointFactory, acknowledged, statements_of
 
@@ -179,6 +179,29 @@ def test_endpoint_logical_id_carries_the_instance_type(endpoint_factory: Endpoin
     endpoint_factory(stack, instance_type="ml.g5.2xlarge")
     (endpoint_id,) = Template.from_stack(stack).find_resources("AWS::SageMaker::Endpoint")
     assert endpoint_id.startswith("EndpointEndpointMlG52xlarge")
+
+
+def test_a_deploy_keeps_the_instance_count_only_when_asked(
+    endpoint_factory: EndpointFactory,
+) -> None:
+    """KEEP retains the variant's count; INITIAL leaves the property out (SageMaker: false)."""
+    counts = {}
+    for on_deploy in DeployCapacity:
+        stack = Stack()
+        endpoint_factory(stack, on_deploy=on_deploy, initial_instance_count=2)
+        template = Template.from_stack(stack)
+        (endpoint,) = template.find_resources("AWS::SageMaker::Endpoint").values()
+        (config,) = template.find_resources("AWS::SageMaker::EndpointConfig").values()
+        assert config["Properties"]["ProductionVariants"][0]["InitialInstanceCount"] == 2
+        counts[on_deploy] = endpoint["Properties"].get("RetainAllVariantProperties")
+    assert counts == {DeployCapacity.INITIAL: None, DeployCapacity.KEEP: True}
+
+
+def test_instance_startup_limit_is_the_download_and_health_check_timeouts(
+    endpoint_factory: EndpointFactory,
+) -> None:
+    endpoint = endpoint_factory(Stack(), download_timeout_seconds=1800, startup_timeout_seconds=900)
+    assert endpoint.instance_startup_limit.to_seconds() == 2700
 
 
 @pytest.mark.parametrize("metric_name", sorted(STATISTICS))

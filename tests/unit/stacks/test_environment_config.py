@@ -213,6 +213,16 @@ def test_shipped_table_has_dev_and_prod_as_the_issue_asks() -> None:
             "arn:aws:kms:<region>:<account>:key/<id> (an alias cannot be granted)",
         ),
         (
+            {**MINIMAL, "deploy_capacity": "retain"},
+            'environments.dev.deploy_capacity: must be "initial" (a deploy starts the initial '
+            'instances and health-checks them) or "keep" (a deploy keeps the running instance '
+            "count) (got 'retain')",
+        ),
+        (
+            {**MINIMAL, "deploy_capacity": True},
+            'environments.dev.deploy_capacity: must be "initial" (a deploy starts',
+        ),
+        (
             {**MINIMAL, "instance_count": 2},
             "environments.dev.instance_count: unknown field; accepted fields: account, ",
         ),
@@ -220,6 +230,17 @@ def test_shipped_table_has_dev_and_prod_as_the_issue_asks() -> None:
 )
 def test_each_rule_names_environment_field_and_rule(raw: dict[str, Any], message: str) -> None:
     assert _error(raw).startswith(message)
+
+
+def test_deploy_capacity_defaults_to_initial_and_the_shipped_table_chooses_each() -> None:
+    assert load_environment("dev", MINIMAL).deploy_capacity == "initial"
+    assert load_environment("dev", {**MINIMAL, "deploy_capacity": "keep"}).deploy_capacity == "keep"
+    table = json.loads((REPO / "cdk.json").read_text())["context"]["environments"]
+    environments = load_environments(table)
+    assert (environments["dev"].deploy_capacity, environments["prod"].deploy_capacity) == (
+        "initial",
+        "keep",
+    )
 
 
 def test_unknown_environment_lists_the_known_ones() -> None:

@@ -340,6 +340,27 @@ def test_scaling_targets_the_endpoint_with_the_environments_bounds(
         )
 
 
+def test_each_environment_deploys_with_the_capacity_it_chose(dev: Template, prod: Template) -> None:
+    """dev ("initial") health-checks one instance per deploy; prod ("keep") keeps its count."""
+    _, dev_endpoint = _only(dev, "AWS::SageMaker::Endpoint")
+    _, prod_endpoint = _only(prod, "AWS::SageMaker::Endpoint")
+    assert "RetainAllVariantProperties" not in dev_endpoint["Properties"]
+    assert prod_endpoint["Properties"]["RetainAllVariantProperties"] is True
+
+
+def test_wake_up_cooldown_follows_the_models_start_up_timeouts(
+    dev: Template, prod: Template
+) -> None:
+    """small: 10 + 15 + 10 min (+2) = 37 min; large: 10 + 60 + 20 min (+2) = 92 min."""
+    for template, cooldown in ((dev, 2220), (prod, 5520)):
+        _, policy = _only(
+            template,
+            "AWS::ApplicationAutoScaling::ScalingPolicy",
+            {"Properties": {"PolicyType": "StepScaling"}},
+        )
+        assert policy["Properties"]["StepScalingPolicyConfiguration"]["Cooldown"] == cooldown
+
+
 @pytest.mark.parametrize(
     ("metric", "threshold"),
     [("InvocationFailures", 1), ("ApproximateAgeOfOldestRequest", 1800)],
