@@ -16,7 +16,7 @@ from constructs import Construct, IDependable
 
 from constructs_lib.endpoint_metrics import async_metric, instances_reporting_metric
 from constructs_lib.instance_types import has_local_nvme
-from constructs_lib.nag_acknowledgements import acknowledge
+from constructs_lib.nag_acknowledgements import INLINE_POLICY_REASON, acknowledge
 from constructs_lib.rotating_key import rotating_key
 
 VARIANT_NAME = "AllTraffic"
@@ -38,6 +38,9 @@ class ServedModel:
     startup_timeout_seconds: int
     # Ignored on instance types with local NVMe storage, where SageMaker rejects it.
     volume_size_gb: int
+    # No network for the container (EnableNetworkIsolation); SageMaker still fetches the model
+    # data and moves requests and results through S3 itself.
+    network_isolation: bool = False
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,9 @@ class AsyncEndpoint(Construct):
             self,
             "Model",
             execution_role_arn=self.role.role_arn,
+            # Absent rather than false when off: a new property value replaces the Model (and
+            # so the EndpointConfig) of a deployed stack.
+            enable_network_isolation=model.network_isolation or None,
             primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
                 image=model.image_uri,
                 environment=dict(model.environment),
@@ -151,6 +157,16 @@ class AsyncEndpoint(Construct):
                 ),
             ),
         )
+        if local_nvme:
+            acknowledge(
+                self.endpoint_config,
+                {
+                    "NIST.800.53.R5-SageMakerEndpointConfigurationKMSKeyConfigured": (
+                        f"SageMaker rejects an endpoint-config KmsKeyId on {capacity.instance_type}"
+                        ", whose storage is local NVMe that AWS encrypts with a hardware key."
+                    )
+                },
+            )
         self.endpoint = sagemaker.CfnEndpoint(
             self,
             f"Endpoint{_logical_id_part(capacity.instance_type)}",
@@ -222,6 +238,7 @@ class AsyncEndpoint(Construct):
                     "The endpoint's log group is named after the generated endpoint name, which "
                     "depends on this policy; limited to SageMaker endpoint log groups."
                 ),
+                "NIST.800.53.R5-IAMNoInlinePolicy": INLINE_POLICY_REASON,
             },
         )
         policy = results[0].policy_dependable

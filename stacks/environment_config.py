@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from constructs_lib.endpoint_log_retention import DEFAULT_LOG_RETENTION_DAYS, LOG_RETENTION_DAYS
 from constructs_lib.instance_types import INSTANCE_TYPE_PATTERN, instance_family
 from inference_code.contract import (
     DEFAULT_EXTEND_STRIDE_SECONDS,
@@ -100,6 +101,8 @@ class EnvironmentConfig:
     notification_emails: tuple[str, ...] = ()
     oldest_request_alarm_seconds: int = 1800
     destroy_async_data_on_delete: bool = False
+    network_isolation: bool = False
+    log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
     dlc: ContainerVersions = field(default_factory=ContainerVersions)
 
     @property
@@ -190,6 +193,15 @@ def _emails(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _log_retention_days(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value not in LOG_RETENTION_DAYS:
+        raise _Rule(
+            "must be a retention CloudWatch Logs accepts: "
+            + ", ".join(str(days) for days in LOG_RETENTION_DAYS)
+        )
+    return int(value)
+
+
 def _container_versions(value: Any) -> ContainerVersions:
     if not isinstance(value, Mapping) or set(value) - {"transformers", "pytorch"}:
         raise _Rule('must be an object with "transformers" and "pytorch" versions')
@@ -221,6 +233,8 @@ _FIELDS: dict[str, Check] = {
     "notification_emails": _emails,
     "oldest_request_alarm_seconds": _integer(60, 86_400),
     "destroy_async_data_on_delete": _boolean,
+    "network_isolation": _boolean,
+    "log_retention_days": _log_retention_days,
     "dlc": _container_versions,
 }
 assert set(_FIELDS) == {f.name for f in fields(EnvironmentConfig)} - {"name"}
