@@ -158,12 +158,15 @@ class AsyncEndpoint(Construct):
             ),
         )
         if local_nvme:
+            # "Local storage volumes are encrypted using a hardware module on the instance. You
+            # can't request a KmsKeyId" (KmsKeyId of
+            # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateEndpointConfig.html).
             acknowledge(
                 self.endpoint_config,
                 {
                     "NIST.800.53.R5-SageMakerEndpointConfigurationKMSKeyConfigured": (
                         f"SageMaker rejects an endpoint-config KmsKeyId on {capacity.instance_type}"
-                        ", whose storage is local NVMe that AWS encrypts with a hardware key."
+                        ", whose local NVMe storage a hardware module on the instance encrypts."
                     )
                 },
             )
