@@ -45,15 +45,3 @@ def arn_in_finding(resource: IConstruct) -> str:
     if not isinstance(element, CfnElement):
         raise TypeError(f"{resource.node.path} has no CloudFormation resource of its own")
     return f"<{Stack.of(resource).get_logical_id(element)}.Arn>"
-
-
-def attribute_in_finding(scope: IConstruct, value: str) -> str:
-    """How cdk-nag writes `value` in a finding id: a literal as it is, a resource attribute
-    (`Fn::GetAtt`) as `<LogicalId.Attribute>`."""
-    resolved = Stack.of(scope).resolve(value)
-    if isinstance(resolved, str):
-        return resolved
-    if not isinstance(resolved, dict) or set(resolved) != {"Fn::GetAtt"}:
-        raise TypeError(f"{value!r} is neither a literal nor a resource attribute")
-    logical_id, attribute = resolved["Fn::GetAtt"]
-    return f"<{logical_id}.{attribute}>"
