@@ -17,7 +17,7 @@ from constructs import Construct, IDependable
 
 from constructs_lib.endpoint_metrics import async_metric, instances_reporting_metric
 from constructs_lib.instance_types import has_local_nvme
-from constructs_lib.nag_acknowledgements import acknowledge
+from constructs_lib.nag_acknowledgements import INLINE_POLICY_REASON, acknowledge
 from constructs_lib.rotating_key import rotating_key
 
 VARIANT_NAME = "AllTraffic"
@@ -39,6 +39,9 @@ class ServedModel:
     startup_timeout_seconds: int
     # Ignored on instance types with local NVMe storage, where SageMaker rejects it.
     volume_size_gb: int
+    # No network for the container (EnableNetworkIsolation); SageMaker still fetches the model
+    # data and moves requests and results through S3 itself.
+    network_isolation: bool = False
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,9 @@ class AsyncEndpoint(Construct):
             self,
             "Model",
             execution_role_arn=self.role.role_arn,
+            # Absent rather than false when off: a new property value replaces the Model (and
+            # so the EndpointConfig) of a deployed stack.
+            enable_network_isolation=model.network_isolation or None,
             primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
                 image=model.image_uri,
                 environment=dict(model.environment),
@@ -169,6 +175,19 @@ class AsyncEndpoint(Construct):
                 ),
             ),
         )
+        if local_nvme:
+            # "Local storage volumes are encrypted using a hardware module on the instance. You
+            # can't request a KmsKeyId" (KmsKeyId of
+            # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateEndpointConfig.html).
+            acknowledge(
+                self.endpoint_config,
+                {
+                    "NIST.800.53.R5-SageMakerEndpointConfigurationKMSKeyConfigured": (
+                        f"SageMaker rejects an endpoint-config KmsKeyId on {capacity.instance_type}"
+                        ", whose local NVMe storage a hardware module on the instance encrypts."
+                    )
+                },
+            )
         self.endpoint = sagemaker.CfnEndpoint(
             self,
             f"Endpoint{_logical_id_part(capacity.instance_type)}",
@@ -252,6 +271,7 @@ class AsyncEndpoint(Construct):
                     "The endpoint's log group is named after the generated endpoint name, which "
                     "depends on this policy; limited to SageMaker endpoint log groups."
                 ),
+                "NIST.800.53.R5-IAMNoInlinePolicy": INLINE_POLICY_REASON,
             },
         )
         policy = results[0].policy_dependable

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from aws_cdk import Acknowledgment, CfnElement, Stack, Validations
 from aws_cdk import aws_iam as iam
+from cdk_nag import AwsSolutionsChecks, NagPack, NIST80053R5Checks
 from constructs import Construct, IConstruct
+
+# Why a role's policy is inline (NIST.800.53.R5-IAMNoInlinePolicy), for every role of this app.
+INLINE_POLICY_REASON = (
+    "This policy is written for this one role by the constructs that own its resources (their "
+    "grant methods); a managed policy could be attached to other principals, an inline one cannot."
+)
+
+
+def nag_packs(scope: IConstruct) -> list[NagPack]:
+    """The cdk-nag rule packs every stack of this app is checked against."""
+    return [AwsSolutionsChecks(scope), NIST80053R5Checks(scope)]
 
 
 def acknowledge(scope: IConstruct, findings: dict[str, str]) -> None:

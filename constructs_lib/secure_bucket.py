@@ -14,6 +14,23 @@ from constructs_lib.nag_acknowledgements import acknowledge, acknowledge_on_gran
 
 ABORT_INCOMPLETE_UPLOADS_AFTER = Duration.days(7)
 _LOG_TARGET_REASON = "This is the server-access-log target; logging it would recurse."
+_NIST_BUCKET_FINDINGS = {
+    "NIST.800.53.R5-S3BucketReplicationEnabled": (
+        "Objects here expire (requests and results after output_retention_days, access logs "
+        "after a year) or are re-staged from their pinned Hub commit; a replica would copy "
+        "prompts and audio to a second region outside these expiry rules."
+    ),
+    "NIST.800.53.R5-S3BucketVersioningEnabled": (
+        "Versioning would keep deleted prompts and audio as noncurrent versions past the "
+        "expiry this bucket enforces; model prefixes are written once per commit and code hash, "
+        "never overwritten, and a manifest written last marks them complete."
+    ),
+    "NIST.800.53.R5-S3DefaultEncryptionKMS": (
+        "Encrypted at rest with SSE-S3 (AES-256), TLS-only by policy; a customer key would have "
+        "to be granted to every SDK client that uploads requests or reads results, and to "
+        "SageMaker and log delivery, for no stronger boundary than the bucket policy."
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -87,6 +104,7 @@ class SecureBucket(Construct):
             removal_policy=RemovalPolicy.DESTROY if destroy_on_delete else RemovalPolicy.RETAIN,
             auto_delete_objects=destroy_on_delete,
         )
+        acknowledge(self, _NIST_BUCKET_FINDINGS)
         if access_logs is None:
             acknowledge(self, {"AwsSolutions-S1": _LOG_TARGET_REASON})
 

@@ -1,11 +1,14 @@
-"""Builds the CDK app: one `MusicGen-<env>` stack per selected environment, checked by cdk-nag."""
+"""Builds the CDK app: one `MusicGen-<env>` stack per selected environment, checked by cdk-nag.
+
+cdk-nag runs two rule packs on every stack: AwsSolutions and NIST 800-53 rev 5.
+"""
 
 from __future__ import annotations
 
 from aws_cdk import App, Environment, Validations
-from cdk_nag import AwsSolutionsChecks
 
 from constructs_lib.container_image import UnsupportedContainerVersions, image_uris_by_region
+from constructs_lib.nag_acknowledgements import nag_packs
 from stacks.ci_roles_stack import ci_roles_stack_from_context
 from stacks.environment_config import (
     ConfigError,
@@ -48,5 +51,5 @@ def build_app(app: App) -> list[MusicGenStack]:
             )
         )
     ci_roles_stack_from_context(app, environments)
-    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    Validations.of(app).add_plugins(*nag_packs(app))
     return stacks

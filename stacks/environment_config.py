@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from constructs_lib.external_input import ExternalInputLocation
+from constructs_lib.endpoint_log_retention import DEFAULT_LOG_RETENTION_DAYS, LOG_RETENTION_DAYS
 from constructs_lib.instance_types import INSTANCE_TYPE_PATTERN, instance_family
 from inference_code.contract import (
     DEFAULT_EXTEND_STRIDE_SECONDS,
@@ -109,6 +110,8 @@ class EnvironmentConfig:
     destroy_async_data_on_delete: bool = False
     extra_input_locations: tuple[ExternalInputLocation, ...] = ()
     deploy_capacity: str = "initial"
+    network_isolation: bool = False
+    log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
     dlc: ContainerVersions = field(default_factory=ContainerVersions)
 
     @property
@@ -239,6 +242,13 @@ def _extra_input_location(index: int, item: Any, shape: str) -> ExternalInputLoc
             " (an alias cannot be granted)"
         )
     return ExternalInputLocation(match["bucket"], match["prefix"], kms_key_arn=key)
+def _log_retention_days(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value not in LOG_RETENTION_DAYS:
+        raise _Rule(
+            "must be a retention CloudWatch Logs accepts: "
+            + ", ".join(str(days) for days in LOG_RETENTION_DAYS)
+        )
+    return int(value)
 
 
 def _container_versions(value: Any) -> ContainerVersions:
@@ -279,6 +289,8 @@ _FIELDS: dict[str, Check] = {
             "keep": "a deploy keeps the running instance count",
         }
     ),
+    "network_isolation": _boolean,
+    "log_retention_days": _log_retention_days,
     "dlc": _container_versions,
 }
 assert set(_FIELDS) == {f.name for f in fields(EnvironmentConfig)} - {"name"}

@@ -17,6 +17,7 @@ from constructs_lib.async_endpoint import (
 )
 from constructs_lib.container_environment import model_server_environment
 from constructs_lib.container_image import inference_image
+from constructs_lib.endpoint_log_retention import EndpointLogRetention
 from constructs_lib.endpoint_monitoring import EndpointMonitoring
 from constructs_lib.model_staging import ModelStaging
 from constructs_lib.notification_topics import NotificationTopics
@@ -95,6 +96,7 @@ class MusicGenStack(Stack):
                 download_timeout_seconds=size.download_timeout_seconds,
                 startup_timeout_seconds=size.startup_timeout_seconds,
                 volume_size_gb=size.volume_size_gb,
+                network_isolation=config.network_isolation,
             ),
             output=AsyncOutput(
                 output_path=async_bucket.s3_url(contract.ASYNC_OUTPUT_PREFIX),
@@ -110,6 +112,12 @@ class MusicGenStack(Stack):
             ),
         )
         self._keep_deployed_logical_ids()
+        EndpointLogRetention(
+            self,
+            "EndpointLogs",
+            endpoint_name=endpoint.endpoint_name,
+            retention_days=config.log_retention_days,
+        )
 
         model_bucket.grant_read_objects(
             endpoint,

@@ -61,7 +61,7 @@ def shipped_assembly(tmp_path_factory: pytest.TempPathFactory) -> Assembly:
     except RuntimeError as error:
         # cdk-nag fails synthesis after writing the templates; test_cdk_nag_finds_nothing_
         # unacknowledged names the findings, and the other checks still see the templates.
-        if "AwsSolutions-" not in str(error):
+        if not any(pack in str(error) for pack in ("AwsSolutions-", "NIST.800.53.R5-")):
             raise
     templates = {
         stack.stack_name: Template.from_json(json.loads((outdir / stack.template_file).read_text()))

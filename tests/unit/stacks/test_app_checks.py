@@ -15,8 +15,8 @@ import cfnlint.api
 import pytest
 from aws_cdk import App, Stack, Token
 from aws_cdk.assertions import Template
-from cdk_nag import AwsSolutionsChecks
 
+from constructs_lib.nag_acknowledgements import nag_packs
 from stacks.app_builder import build_app
 from tests.unit.stacks.conftest import REPO, SHIPPED_CONTEXT, Assembly
 
@@ -33,11 +33,14 @@ _ABSENT = "<absent>"
 
 
 def unacknowledged_findings(stack: Stack) -> list[tuple[str, list[str]]]:
-    """cdk-nag's AwsSolutions findings in `stack` that no acknowledgement covers."""
-    report = AwsSolutionsChecks(stack).validate_scope(stack)
+    """Findings of every cdk-nag pack the app runs (AwsSolutions, NIST 800-53 rev 5) in `stack`
+    that no acknowledgement covers."""
+    packs = nag_packs(stack)
+    assert {pack.read_pack_name for pack in packs} == {"AwsSolutions", "NIST.800.53.R5"}
     return sorted(
         (violation.rule_name, sorted(r.construct_path for r in violation.violating_resources))
-        for violation in report.violations
+        for pack in packs
+        for violation in pack.validate_scope(stack).violations
     )
 
 
@@ -64,6 +67,25 @@ def test_cdk_nag_reports_a_new_finding(tmp_path: Path) -> None:
         unacknowledged_findings(stack)
     )
     with pytest.raises(RuntimeError, match="AwsSolutions-SQS3"):
+        app.synth()
+
+
+def test_cdk_nag_reports_a_finding_only_the_nist_pack_flags(tmp_path: Path) -> None:
+    """A log group without a customer key passes AwsSolutions; NIST 800-53 rev 5 stops it."""
+    from aws_cdk import aws_logs as logs
+
+    app = App(context={**SHIPPED_CONTEXT, "env": "prod"}, outdir=str(tmp_path))
+    (stack,) = build_app(app)
+    logs.LogGroup(stack, "LogsWithoutCustomerKey")
+
+    findings = unacknowledged_findings(stack)
+    assert findings == [
+        (
+            "NIST.800.53.R5-CloudWatchLogGroupEncrypted",
+            ["MusicGen-prod/LogsWithoutCustomerKey/Resource"],
+        )
+    ]
+    with pytest.raises(RuntimeError, match=r"NIST\.800\.53\.R5-CloudWatchLogGroupEncrypted"):
         app.synth()
 
 

@@ -13,8 +13,8 @@ import pytest
 from aws_cdk import App, Aws, Stack, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Template
-from cdk_nag import AwsSolutionsChecks
 
+from constructs_lib.nag_acknowledgements import nag_packs
 from stacks.ci_roles_stack import (
     SHARED_ACCOUNT_FLAG,
     VERIFIED_CDK_CLI_VERSION,
@@ -354,9 +354,9 @@ def test_existing_oidc_provider_is_imported_not_created() -> None:
 
 
 @pytest.mark.parametrize("regions", [(), ("eu-west-1", Aws.REGION)])
-def test_cdk_nag_aws_solutions_is_clean(regions: tuple[str, ...]) -> None:
+def test_cdk_nag_aws_solutions_and_nist_are_clean(regions: tuple[str, ...]) -> None:
     app = App(context=FEATURE_FLAGS)
-    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    Validations.of(app).add_plugins(*nag_packs(app))
     CiRolesStack(
         app,
         "MusicGen-ci",
@@ -371,11 +371,25 @@ def test_cdk_nag_aws_solutions_is_clean(regions: tuple[str, ...]) -> None:
 def test_cdk_nag_check_is_live_for_an_unacknowledged_wildcard() -> None:
     # Guards the test above: the same set-up must reject a wildcard nobody acknowledged.
     app = App(context=FEATURE_FLAGS)
-    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    Validations.of(app).add_plugins(*nag_packs(app))
     stack = Stack(app, "Control")
     role = iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
     role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=["*"]))
     with pytest.raises(RuntimeError, match=r"AwsSolutions-IAM5|Validation failed"):
+        app.synth()
+
+
+def test_cdk_nag_check_is_live_for_an_unacknowledged_nist_finding() -> None:
+    # A role scoped to one object breaks no AwsSolutions rule, but its inline policy is a NIST
+    # 800-53 rev 5 finding: the clean test above runs that pack too.
+    app = App(context=FEATURE_FLAGS)
+    Validations.of(app).add_plugins(*nag_packs(app))
+    stack = Stack(app, "Control")
+    role = iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+    role.add_to_policy(
+        iam.PolicyStatement(actions=["s3:GetObject"], resources=["arn:aws:s3:::bucket/key"])
+    )
+    with pytest.raises(RuntimeError, match=r"NIST\.800\.53\.R5-IAMNoInlinePolicy"):
         app.synth()
 
 

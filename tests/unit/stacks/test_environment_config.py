@@ -36,6 +36,7 @@ def test_defaults_for_a_minimal_entry() -> None:
     assert (config.dlc.transformers, config.dlc.pytorch) == ("4.51.3", "2.6.0")
     assert config.stack_name == "MusicGen-dev"
     assert config.extend_stride_seconds == 18.0
+    assert (config.network_isolation, config.log_retention_days) == (False, 30)
     assert (
         load_environment("dev", {**MINIMAL, "extend_stride_seconds": 29.5}).extend_stride_seconds
         == 29.5
@@ -221,6 +222,20 @@ def test_shipped_table_has_dev_and_prod_as_the_issue_asks() -> None:
         (
             {**MINIMAL, "deploy_capacity": True},
             'environments.dev.deploy_capacity: must be "initial" (a deploy starts',
+        ),
+        (
+            {**MINIMAL, "network_isolation": "yes"},
+            "environments.dev.network_isolation: must be true or false (got 'yes')",
+        ),
+        (
+            {**MINIMAL, "log_retention_days": 10},
+            "environments.dev.log_retention_days: must be a retention CloudWatch Logs accepts: "
+            "1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, "
+            "2557, 2922, 3288, 3653 (got 10)",
+        ),
+        (
+            {**MINIMAL, "log_retention_days": True},
+            "environments.dev.log_retention_days: must be a retention CloudWatch Logs accepts: ",
         ),
         (
             {**MINIMAL, "instance_count": 2},

@@ -12,9 +12,9 @@ import pytest
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Template
-from cdk_nag import AwsSolutionsChecks
 
 from constructs_lib.model_staging import ModelStaging
+from constructs_lib.nag_acknowledgements import nag_packs
 
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 MODEL_ID = "facebook/musicgen-small"
@@ -84,6 +84,45 @@ def test_provider_wires_on_event_and_is_complete(synthesized: Any) -> None:
         assert resource["Properties"]["ServiceToken"] == {"Fn::GetAtt": [framework_on_event, "Arn"]}
 
 
+def test_waiter_state_machine_logs_under_vendedlogs_one_group_per_stack(
+    synthesized: Any, code_directory: Path
+) -> None:
+    """Step Functions grows the account's 5,120-character CloudWatch Logs resource policy for
+    every other log group it delivers to (bp-cwl.html)."""
+    _, _, template = synthesized
+    (machine,) = resources_of(template, "AWS::StepFunctions::StateMachine").values()
+    (destination,) = machine["Properties"]["LoggingConfiguration"]["Destinations"]
+    group_id = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
+    group = resources_of(template, "AWS::Logs::LogGroup")[group_id]["Properties"]
+    name = group["LogGroupName"]
+    assert name.startswith("/aws/vendedlogs/states/StagingTest") and name.endswith("-waiter")
+    assert group["RetentionInDays"] == 90
+
+    other = Template.from_stack(build(code_directory)[0])
+    other_names = {
+        props["Properties"].get("LogGroupName")
+        for props in other.find_resources("AWS::Logs::LogGroup").values()
+    }
+    assert name in other_names  # the same stack and path give the same name at every synth
+
+    app = cdk.App()
+    renamed = cdk.Stack(app, "OtherStagingStack")
+    ModelStaging(
+        renamed,
+        "Staging",
+        model_bucket=s3.Bucket(renamed, "ModelBucket"),
+        model_id=MODEL_ID,
+        model_revision="main",
+        code_directory=str(code_directory),
+    )
+    renamed_names = {
+        props["Properties"].get("LogGroupName")
+        for props in Template.from_stack(renamed).find_resources("AWS::Logs::LogGroup").values()
+    }
+    assert name not in renamed_names
+    assert any(str(n).startswith("/aws/vendedlogs/states/OtherStagingStack") for n in renamed_names)
+
+
 def test_custom_resource_properties(synthesized: Any) -> None:
     stack, staging, template = synthesized
     bucket_ref = {
@@ -143,9 +182,10 @@ def test_handler_role_permissions(synthesized: Any) -> None:
 
 def test_cdk_nag_finds_nothing_unacknowledged(synthesized: Any) -> None:
     _, staging, _ = synthesized
-    report = AwsSolutionsChecks(staging).validate_scope(staging)
     assert [
-        (v.rule_name, [r.construct_path for r in v.violating_resources]) for v in report.violations
+        (v.rule_name, [r.construct_path for r in v.violating_resources])
+        for pack in nag_packs(staging)
+        for v in pack.validate_scope(staging).violations
     ] == []
 
 
@@ -203,8 +243,11 @@ def test_user_staged_weights_skip_the_snapshot(code_directory: Path) -> None:
     statements = json.dumps(template.find_resources("AWS::IAM::Policy"))
     assert '"s3:prefix": ["musicgen/*"]' in statements
     assert ':s3:::weights/musicgen/*"' in statements
-    report = AwsSolutionsChecks(staging).validate_scope(staging)
-    assert [violation.rule_name for violation in report.violations] == []
+    assert [
+        violation.rule_name
+        for pack in nag_packs(staging)
+        for violation in pack.validate_scope(staging).violations
+    ] == []
 
 
 @pytest.mark.parametrize(
