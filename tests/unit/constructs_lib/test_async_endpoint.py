@@ -221,9 +221,16 @@ def test_the_table_has_the_dimensions_of_the_async_monitoring_page(
     )
 
 
-def test_unknown_metric_is_refused(endpoint_factory: EndpointFactory) -> None:
-    with pytest.raises(ValueError, match="metric_name: one of ApproximateBacklogSize"):
+def test_unknown_metric_is_refused_naming_the_known_ones(endpoint_factory: EndpointFactory) -> None:
+    """`InvocationsPerInstance` is not published for async endpoints."""
+    with pytest.raises(ValueError) as refused:
         endpoint_factory(Stack()).metric("InvocationsPerInstance")
+    assert str(refused.value) == (
+        "metric_name: one of ApproximateBacklogSize, ApproximateBacklogSizePerInstance, "
+        "ApproximateAgeOfOldestRequest, HasBacklogWithoutCapacity, InvocationFailures, "
+        "InvocationsProcessed, TimeInBacklog, TotalProcessingTime, CPUUtilization "
+        "(got 'InvocationsPerInstance')"
+    )
 
 
 def test_instances_reporting_counts_cpu_samples_of_the_variant(

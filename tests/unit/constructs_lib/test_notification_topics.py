@@ -158,3 +158,41 @@ def test_grant_publish_names_both_topics_and_only_two_key_actions() -> None:
             "Resource": {"Fn::GetAtt": [key_id, "Arn"]},
         },
     ]
+
+
+def test_key_and_topics_keep_their_logical_ids() -> None:
+    """A new id replaces the resource: a new topic ARN drops every subscriber of the old one,
+    and a new key schedules the old one for deletion."""
+    stack = Stack()
+    NotificationTopics(stack, "Topics")
+    template = Template.from_stack(stack).to_json()
+    ids = {
+        logical_id.rstrip("0123456789ABCDEF"): resource["Type"]
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] in ("AWS::KMS::Key", "AWS::SNS::Topic")
+    }
+    assert ids == {
+        "TopicsTopicKey": "AWS::KMS::Key",
+        "TopicsSuccessTopic": "AWS::SNS::Topic",
+        "TopicsErrorTopic": "AWS::SNS::Topic",
+    }
+
+
+def test_topics_and_key_say_what_they_are() -> None:
+    """The display name is the sender's name on every e-mail the error topic sends."""
+    stack = Stack()
+    topics = NotificationTopics(stack, "Topics")
+    template = Template.from_stack(stack).to_json()
+    resources = template["Resources"]
+    names = {
+        topic: resources[stack.get_logical_id(topic.node.default_child)]["Properties"].get(
+            "DisplayName"
+        )
+        for topic in topics.topics
+    }
+    assert names == {
+        topics.success_topic: "MusicGen async inference succeeded",
+        topics.error_topic: "MusicGen async inference failed",
+    }
+    key = resources[stack.get_logical_id(topics.key.node.default_child)]["Properties"]
+    assert key["Description"] == "Encrypts the MusicGen async result topics"
