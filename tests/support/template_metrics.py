@@ -36,6 +36,12 @@ def _dimensions(listed: list[Mapping[str, Any]]) -> dict[str, Any]:
     return {dimension["Name"]: dimension["Value"] for dimension in listed}
 
 
+def _single(where: str, spec: Mapping[str, Any], statistic: str) -> UsedMetric:
+    """A metric written inline: `Namespace`, `MetricName`, `Dimensions`."""
+    dimensions = _dimensions(spec.get("Dimensions", []))
+    return UsedMetric(where, spec["Namespace"], spec["MetricName"], dimensions, statistic)
+
+
 def _metric_stats(where: str, queries: list[Mapping[str, Any]]) -> list[UsedMetric]:
     """The `MetricStat` queries of a metric-math alarm or scaling policy; expressions only
     combine them."""
@@ -65,16 +71,7 @@ def alarm_metrics(template: Mapping[str, Any]) -> list[UsedMetric]:
         if "Metrics" in alarm:
             found.extend(_metric_stats(where, alarm["Metrics"]))
             continue
-        statistic = alarm.get("Statistic", alarm.get("ExtendedStatistic"))
-        found.append(
-            UsedMetric(
-                where,
-                alarm["Namespace"],
-                alarm["MetricName"],
-                _dimensions(alarm.get("Dimensions", [])),
-                statistic,
-            )
-        )
+        found.append(_single(where, alarm, alarm.get("Statistic", alarm.get("ExtendedStatistic"))))
     return found
 
 
@@ -93,15 +90,7 @@ def scaling_metrics(template: Mapping[str, Any]) -> list[UsedMetric]:
         if "Metrics" in spec:
             found.extend(_metric_stats(where, spec["Metrics"]))
             continue
-        found.append(
-            UsedMetric(
-                where,
-                spec["Namespace"],
-                spec["MetricName"],
-                _dimensions(spec.get("Dimensions", [])),
-                spec["Statistic"],
-            )
-        )
+        found.append(_single(where, spec, spec["Statistic"]))
     return found
 
 
