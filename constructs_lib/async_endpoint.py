@@ -15,7 +15,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_sns as sns
 from constructs import Construct, IDependable
 
-from constructs_lib.endpoint_metrics import async_metric, instances_reporting_metric
+from constructs_lib.endpoint_metrics import endpoint_metric
 from constructs_lib.instance_types import has_local_nvme
 from constructs_lib.nag_acknowledgements import INLINE_POLICY_REASON, acknowledge
 from constructs_lib.rotating_key import rotating_key
@@ -95,7 +95,8 @@ class AsyncEndpoint(Construct):
     instance type of a variant registered as a scalable target, so a new instance type gets a new
     endpoint (and scalable target) and the old pair is removed after it is in service.
 
-    Metrics: `metric(name)` for the async endpoint metrics, `metric_instances_reporting()`.
+    Metrics: `metric(name)` for the metrics of `endpoint_metrics.METRICS` (the dimensions
+    SageMaker publishes each with), `metric_instances_reporting()`.
     """
 
     def __init__(
@@ -215,11 +216,18 @@ class AsyncEndpoint(Construct):
     def metric(
         self, metric_name: str, *, label: str | None = None, period: Duration | None = None
     ) -> cloudwatch.Metric:
-        """An `AWS/SageMaker` async endpoint metric, with the statistic that metric is read by."""
-        return async_metric(self.endpoint_name, metric_name, label=label, period=period)
+        """A metric of `endpoint_metrics.METRICS`, with its published dimensions and statistic."""
+        return endpoint_metric(
+            metric_name,
+            endpoint_name=self.endpoint_name,
+            variant_name=self.variant_name,
+            label=label,
+            period=period,
+        )
 
     def metric_instances_reporting(self, *, label: str | None = None) -> cloudwatch.Metric:
-        return instances_reporting_metric(self.endpoint_name, self.variant_name, label=label)
+        """The number of running instances: the sample count of their CPU utilisation."""
+        return self.metric("CPUUtilization", label=label)
 
     def _grant_own_needs(self) -> IDependable:
         """Logs and metrics of the endpoint, and its volume key; returns the role's policy."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from aws_cdk import Aws
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
@@ -11,12 +12,18 @@ from constructs import Construct
 
 from constructs_lib.rotating_key import rotating_key
 
+CLOUDWATCH = "cloudwatch.amazonaws.com"
+_THIS_ACCOUNTS_ALARMS = {"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}
+
 
 class NotificationTopics(Construct):
     """Two KMS-encrypted, TLS-only topics; the e-mail addresses subscribe to the error topic.
 
-    A customer-managed key (not `alias/aws/sns`) because CloudWatch alarms publish to the error
-    topic, and only a key policy we own can let the CloudWatch service use the key.
+    CloudWatch alarms publish to the error topic. `enforce_ssl` gives each topic a policy that
+    replaces SNS's default one, so the CloudWatch service may publish only because the error
+    topic's policy allows it; and only a key policy we own (a customer-managed key, not
+    `alias/aws/sns`) can let it use the key. Both allow it only for this account's alarms
+    (`aws:SourceAccount`).
 
     Props:
         notification_emails: addresses subscribed to the error topic (failures and alarms).
@@ -37,16 +44,37 @@ class NotificationTopics(Construct):
         self.key = rotating_key(
             self, "TopicKey", description="Encrypts the MusicGen async result topics"
         )
+        # A service that publishes to an encrypted topic needs the key policy's permission:
+        # https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services
+        # the two actions CloudWatch alarms call:
+        # https://repost.aws/knowledge-center/cloudwatch-configure-alarm-sns
+        # Conditioned on the account only: a SourceArn condition on the key is not documented
+        # for CloudWatch's KMS calls (an unmet condition would silently drop every alarm).
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="AllowCloudWatchAlarmsToPublish",
-                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                principals=[iam.ServicePrincipal(CLOUDWATCH)],
                 actions=["kms:Decrypt", "kms:GenerateDataKey"],
                 resources=["*"],
+                conditions=_THIS_ACCOUNTS_ALARMS,
             )
         )
         self.success_topic = self._topic("SuccessTopic", "MusicGen async inference succeeded")
         self.error_topic = self._topic("ErrorTopic", "MusicGen async inference failed")
+        # The topic policy must allow the alarms' publish itself: with `enforce_ssl` it no
+        # longer holds SNS's default statements.
+        # https://repost.aws/knowledge-center/cloudwatch-receive-sns-for-alarm-trigger
+        # `aws:SourceAccount` keeps another account's alarms out (the confused deputy):
+        # https://docs.aws.amazon.com/IAM/latest/UserGuide/confused-deputy.html
+        self.error_topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchAlarmsToPublish",
+                principals=[iam.ServicePrincipal(CLOUDWATCH)],
+                actions=["sns:Publish"],
+                resources=[self.error_topic.topic_arn],
+                conditions=_THIS_ACCOUNTS_ALARMS,
+            )
+        )
         # Only failures and alarms reach people: one mail per generated clip would be noise.
         for email in notification_emails:
             self.error_topic.add_subscription(subscriptions.EmailSubscription(email))

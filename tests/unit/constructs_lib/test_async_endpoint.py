@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from aws_cdk import Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Capture, Match, Template
 
 from constructs_lib.async_endpoint import AsyncEndpoint, DeployCapacity
-from constructs_lib.endpoint_metrics import STATISTICS
+from constructs_lib.endpoint_metrics import METRICS
 from tests.unit.constructs_lib.conftest import EndpointFactory, acknowledged, statements_of
 
 NAMESPACES = ["/aws/sagemaker/*", "AWS/SageMaker"]
@@ -204,24 +204,56 @@ def test_instance_startup_limit_is_the_download_and_health_check_timeouts(
     assert endpoint.instance_startup_limit.to_seconds() == 2700
 
 
-@pytest.mark.parametrize("metric_name", sorted(STATISTICS))
-def test_metrics_read_each_async_metric_by_endpoint_with_one_statistic(
+@pytest.mark.parametrize("metric_name", sorted(METRICS))
+def test_metrics_have_the_dimensions_sagemaker_publishes_and_one_statistic(
     endpoint_factory: EndpointFactory, metric_name: str
 ) -> None:
     stack = Stack()
     endpoint: AsyncEndpoint = endpoint_factory(stack)
     metric = endpoint.metric(metric_name, label="shown")
-    assert (metric.namespace, metric.metric_name) == ("AWS/SageMaker", metric_name)
-    assert metric.statistic == STATISTICS[metric_name]
-    assert stack.resolve(metric.dimensions) == {
-        "EndpointName": stack.resolve(endpoint.endpoint_name)
-    }
+    spec = METRICS[metric_name]
+    assert (metric.namespace, metric.metric_name) == (spec.namespace, metric_name)
+    assert metric.statistic == spec.statistic
+    assert metric.label == "shown"
+    published = {"EndpointName": stack.resolve(endpoint.endpoint_name), "VariantName": "AllTraffic"}
+    assert stack.resolve(metric.dimensions) == {name: published[name] for name in spec.dimensions}
     assert metric.period.to_seconds() == 60
+    assert endpoint.metric(metric_name, period=Duration.minutes(5)).period.to_seconds() == 300
 
 
-def test_unknown_metric_is_refused(endpoint_factory: EndpointFactory) -> None:
-    with pytest.raises(ValueError, match="metric_name: one of ApproximateBacklogSize"):
+@pytest.mark.parametrize(
+    ("metric_name", "dimensions"),
+    [
+        ("ApproximateBacklogSize", ["EndpointName"]),
+        ("ApproximateBacklogSizePerInstance", ["EndpointName"]),
+        ("ApproximateAgeOfOldestRequest", ["EndpointName"]),
+        ("HasBacklogWithoutCapacity", ["EndpointName"]),
+        ("InvocationFailures", ["EndpointName", "VariantName"]),
+        ("InvocationsProcessed", ["EndpointName", "VariantName"]),
+        ("TimeInBacklog", ["EndpointName", "VariantName"]),
+        ("TotalProcessingTime", ["EndpointName", "VariantName"]),
+    ],
+)
+def test_the_table_has_the_dimensions_of_the_async_monitoring_page(
+    metric_name: str, dimensions: list[str]
+) -> None:
+    """https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference-monitor.html"""
+    assert (METRICS[metric_name].namespace, list(METRICS[metric_name].dimensions)) == (
+        "AWS/SageMaker",
+        dimensions,
+    )
+
+
+def test_unknown_metric_is_refused_naming_the_known_ones(endpoint_factory: EndpointFactory) -> None:
+    """`InvocationsPerInstance` is not published for async endpoints."""
+    with pytest.raises(ValueError) as refused:
         endpoint_factory(Stack()).metric("InvocationsPerInstance")
+    assert str(refused.value) == (
+        "metric_name: one of ApproximateBacklogSize, ApproximateBacklogSizePerInstance, "
+        "ApproximateAgeOfOldestRequest, HasBacklogWithoutCapacity, InvocationFailures, "
+        "InvocationsProcessed, TimeInBacklog, TotalProcessingTime, CPUUtilization "
+        "(got 'InvocationsPerInstance')"
+    )
 
 
 def test_instances_reporting_counts_cpu_samples_of_the_variant(
