@@ -178,7 +178,7 @@ class FileStager:
         """Fetch and upload the parts after `parts`, `workers` at a time, appending them in order
         (hashed in file order by `PartPipeline`, the reorder buffer)."""
         offset = sum(part["Size"] for part in parts)
-        spans = []
+        spans: list[PartSpan] = []
         while offset < file.size:
             end = min(offset + self._part_size, file.size) - 1
             spans.append(PartSpan(len(parts) + len(spans) + 1, offset, end))
