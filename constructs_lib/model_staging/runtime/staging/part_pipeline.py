@@ -146,6 +146,5 @@ class PartPipeline:
         for number, slot in list(held.items()):
             if slot.hashed and slot.etag is not None:
                 released.append(UploadedPart(number, slot.etag, slot.span.size))
-                slot.data = None
-                del held[number]
+                del held[number]  # the slot's last reference: its bytes are freed
         return released
