@@ -146,5 +146,7 @@ class PartPipeline:
         for number, slot in list(held.items()):
             if slot.hashed and slot.etag is not None:
                 released.append(UploadedPart(number, slot.etag, slot.span.size))
-                del held[number]  # the slot's last reference: its bytes are freed
+                # Freed now: `run`'s `head` may still name this slot while new parts download.
+                slot.data = None
+                del held[number]
         return released
