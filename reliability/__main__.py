@@ -1,10 +1,10 @@
 """`make reliability`: run every test marked `reliability`, print what they measured as one table.
 
-The tests (hostile corpus, rejection cost, schema properties, load and worker kill on the local
-loop, the model-server harness; any other suite joins by marking its tests `reliability` and
-calling `reliability.results.record`) run in one pytest process, on loopback only, each bounded
-by pytest-timeout and the whole run by `--timeout`. The last line printed is one JSON object:
-the rows, the totals and whether every test passed.
+The tests (hostile corpus, rejection cost, schema properties, the staging fault matrix, load and
+worker kill on the local loop, the model-server harness; any other suite joins by marking its
+tests `reliability` and calling `reliability.results.record`) run in one pytest process, on
+loopback only, each bounded by pytest-timeout and the whole run by `--timeout`. The last line
+printed is one JSON object: the rows, the totals and whether every test passed.
 """
 
 from __future__ import annotations

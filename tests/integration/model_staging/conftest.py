@@ -9,6 +9,7 @@ from typing import Any
 import boto3
 import pytest
 
+from tests.integration.model_staging.staging_fixtures import FaultRow
 from tests.support.fake_hub import FakeHub, running_fake_hub
 from tests.support.s3_server import FAKE_CREDENTIALS, running_s3_server
 
@@ -56,3 +57,9 @@ def fake_hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
     with running_fake_hub() as hub:
         monkeypatch.setenv("HF_ENDPOINT", hub.url)
         yield hub
+
+
+@pytest.fixture
+def fault_row() -> FaultRow:
+    """The test's row in `make reliability`'s staging fault matrix (written only there)."""
+    return FaultRow()

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from typing import Any
 
 from constructs_lib.model_staging.runtime.staging.budget import Unlimited
 from constructs_lib.model_staging.runtime.staging.hub import HubClient
 from constructs_lib.model_staging.runtime.staging.s3_location import S3Location
 from constructs_lib.model_staging.runtime.staging.snapshot import SnapshotResult, stage_snapshot
+from reliability.results import record
+from tests.support.fake_hub import LFS_SUFFIXES, FakeHub
 
 MODEL_ID = "facebook/musicgen-tiny"
 PART_SIZE = 64 * 1024
@@ -93,3 +96,41 @@ class PartBudget:
             return True
         self.left -= 1
         return False
+
+
+class FaultRow:
+    """One row of `make reliability`'s staging fault matrix, timed from the test's start.
+
+    A test calls `record` after its assertions, so a row exists only for a fault that was
+    injected and handled as the test requires.
+    """
+
+    def __init__(self) -> None:
+        self._began = time.monotonic()
+
+    def record(self, fault: str, *, faults: int, retries: int, outcome: str) -> None:
+        record(
+            f"staging: {fault}",
+            cases=1,
+            faults=faults,
+            retries=retries,
+            outcome=outcome,
+            seconds=round(time.monotonic() - self._began, 2),
+        )
+
+
+def repeated_requests(hub: FakeHub) -> int:
+    """Requests the Hub answered more than once (same path and Range): the client's retries.
+
+    An LFS file's `resolve` request only redirects to the CDN, whose request is the one counted.
+    """
+    asked = [
+        (request.path, request.headers.get("Range", ""))
+        for request in hub.requests
+        if not ("/resolve/" in request.path and request.path.endswith(LFS_SUFFIXES))
+    ]
+    return len(asked) - len(set(asked))
+
+
+def outcome_of(result: SnapshotResult) -> str:
+    return "staged and verified" if result.done else "not done: resumes at the next poll"

@@ -16,6 +16,7 @@ from constructs_lib.model_staging.runtime.staging.cli import main
 from tests.integration.model_staging.staging_fixtures import (
     INFERENCE_FILES,
     MODEL_ID,
+    FaultRow,
     keys,
     read,
     repo_files,
@@ -128,7 +129,7 @@ def test_an_s3_failure_is_one_line_without_a_traceback(
 @pytest.mark.reliability
 @pytest.mark.heavy
 def test_s3_is_retried_as_often_as_in_the_lambda(
-    fake_hub: FakeHub, s3: Any, bucket: str, s3_proxy: S3FaultProxy
+    fake_hub: FakeHub, s3: Any, bucket: str, s3_proxy: S3FaultProxy, fault_row: FaultRow
 ) -> None:
     """Six throttled answers in a row: boto3's default (5 attempts) gives up, staging's does not.
 
@@ -144,6 +145,12 @@ def test_s3_is_retried_as_often_as_in_the_lambda(
     assert result.returncode == 0, result.stderr
     assert fault.hits == 6
     assert f"m/{MODEL_ID}/{repo.commit}/manifest.json" in keys(s3, bucket)
+    fault_row.record(
+        "CLI: S3 503 SlowDown x6 on PutObject",
+        faults=fault.hits,
+        retries=fault.hits,
+        outcome="exit 0, manifest written",
+    )
 
 
 @pytest.mark.parametrize(

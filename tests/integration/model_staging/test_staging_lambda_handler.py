@@ -21,13 +21,16 @@ from constructs_lib.model_staging.runtime.staging.hub import (
 from tests.integration.model_staging.staging_fixtures import (
     INFERENCE_FILES,
     MODEL_ID,
+    FaultRow,
     keys,
     read,
+    repeated_requests,
     repo_files,
 )
 from tests.support.fake_hub import FakeHub, Fault
 
 pytestmark = pytest.mark.integration
+reliable = pytest.mark.reliability
 
 RUNTIME_DIRECTORY = Path(lambda_handler.__file__).parents[1]
 CODE_KEY = "0123abcd" * 8 + ".zip"
@@ -169,7 +172,10 @@ def test_delete_of_a_foreign_physical_id_deletes_nothing(
     assert keys(s3, bucket) == ["packages/keep.txt"]
 
 
-def test_a_run_out_of_time_reports_not_done(fake_hub: FakeHub, s3: Any, bucket: str) -> None:
+@reliable
+def test_a_run_out_of_time_reports_not_done(
+    fake_hub: FakeHub, s3: Any, bucket: str, fault_row: FaultRow
+) -> None:
     fake_hub.add_repo(MODEL_ID, repo_files())
     event = snapshot_event(bucket)
     answer = lambda_handler.on_event(event, FULL_RUN)
@@ -177,6 +183,12 @@ def test_a_run_out_of_time_reports_not_done(fake_hub: FakeHub, s3: Any, bucket: 
 
     assert lambda_handler.is_complete({**event, **answer}, no_time) == {"IsComplete": False}
     assert keys(s3, bucket) == []
+    fault_row.record(
+        "Lambda is_complete with only the safety margin left",
+        faults=1,
+        retries=0,
+        outcome="IsComplete false, nothing written",
+    )
 
 
 @pytest.fixture
@@ -186,8 +198,9 @@ def short_margins(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(lambda_handler, "HUB_MARGIN_SECONDS", 1.0)
 
 
+@reliable
 def test_a_stalled_download_ends_before_the_lambda_times_out(
-    fake_hub: FakeHub, s3: Any, bucket: str, short_margins: None
+    fake_hub: FakeHub, s3: Any, bucket: str, short_margins: None, fault_row: FaultRow
 ) -> None:
     files = repo_files()
     repo = fake_hub.add_repo(MODEL_ID, files)
@@ -197,7 +210,9 @@ def test_a_stalled_download_ends_before_the_lambda_times_out(
 
     began = time.monotonic()
     assert lambda_handler.is_complete(event, CountdownContext(6)) == {"IsComplete": False}
-    assert time.monotonic() - began < 6
+    cut_after = time.monotonic() - began
+    assert cut_after < 6
+    retries = repeated_requests(fake_hub)
     prefix = f"models/{MODEL_ID}/{repo.commit}/"
     staged_first = {"config.json", "generation_config.json"}
     assert set(keys(s3, bucket)) == {prefix + name for name in staged_first}
@@ -208,18 +223,31 @@ def test_a_stalled_download_ends_before_the_lambda_times_out(
     fetched = {request.path.rsplit("/", 1)[1] for request in fake_hub.file_requests()}
     assert fetched == set(INFERENCE_FILES) - staged_first
     assert read(s3, bucket, prefix + "model.safetensors") == files["model.safetensors"]
+    fault_row.record(
+        "Lambda is_complete, Hub stalls the weights, 6 s left",
+        faults=stall.hits,
+        retries=retries,
+        outcome=f"IsComplete false after {cut_after:.1f} s; next poll staged the rest",
+    )
 
 
+@reliable
 def test_on_event_gives_up_on_a_stalled_hub_before_the_lambda_times_out(
-    fake_hub: FakeHub, s3: Any, bucket: str, short_margins: None
+    fake_hub: FakeHub, s3: Any, bucket: str, short_margins: None, fault_row: FaultRow
 ) -> None:
     fake_hub.add_repo(MODEL_ID, repo_files())
-    fake_hub.inject(Fault("stall", path="/api/models/", times=None, seconds=60))
+    stall = fake_hub.inject(Fault("stall", path="/api/models/", times=None, seconds=60))
 
     began = time.monotonic()
-    with pytest.raises(HubDeadlineError, match=r"at revision main: out of time"):
+    with pytest.raises(HubDeadlineError, match=r"at revision main: out of time") as cut:
         lambda_handler.on_event(snapshot_event(bucket), CountdownContext(4))
     assert time.monotonic() - began < 4
+    fault_row.record(
+        "Lambda on_event, Hub listing stalls, 4 s left",
+        faults=stall.hits,
+        retries=repeated_requests(fake_hub),
+        outcome=f"failed before the Lambda timeout: {cut.value}",
+    )
 
 
 def test_unknown_revision_fails_on_event(fake_hub: FakeHub, s3: Any, bucket: str) -> None:

@@ -1,8 +1,8 @@
 """Copy one Hub file into S3: streamed by ranged GETs into a resumable multipart upload.
 
-Nothing goes through local disk. Parts are fetched and uploaded by `workers` threads at once, and
-hashed in file order through a reorder window: part n+workers is not started before part n was
-hashed, so at most `workers` parts are in memory. Progress lives in S3 itself (the open multipart
+Nothing goes through local disk. Parts are fetched and uploaded by `workers` threads at once and
+hashed in file order as their downloads end (`part_pipeline`, the reorder buffer), so at most
+`workers` parts are in memory. Progress lives in S3 itself (the open multipart
 upload and its parts), so a run that stops when its budget runs out continues where it stopped;
 a resumed upload is verified by reading the object back (hash state does not survive a run).
 A staged object is trusted only when it carries the `staging-verified-sha256` tag, which is set
@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import logging
 import urllib.parse
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +21,7 @@ from botocore.exceptions import ClientError
 from .budget import Budget
 from .digests import ContentDigest, VerificationError
 from .hub import HubClient, HubDeadlineError
+from .part_pipeline import PartPipeline, PartSpan
 from .s3_location import S3Location
 from .selection import HubFile
 
@@ -176,70 +175,47 @@ class FileStager:
         parts: list[dict[str, Any]],
         digest: ContentDigest | None,
     ) -> None:
-        """Fetch and upload the parts after `parts`, `workers` at a time, appending them in order.
-
-        The window is the reorder buffer: parts leave it, and are hashed, in file order only; a
-        part that finished early waits there, and a new part starts only when one left.
-        """
+        """Fetch and upload the parts after `parts`, `workers` at a time, appending them in order
+        (hashed in file order by `PartPipeline`, the reorder buffer)."""
         offset = sum(part["Size"] for part in parts)
-        number = len(parts) + 1
-        window: deque[Future[dict[str, Any]]] = deque()
-        with ThreadPoolExecutor(max_workers=self._workers) as pool:
-            try:
-                while offset < file.size or window:
-                    while offset < file.size and len(window) < self._workers:
-                        if self._budget.exhausted():
-                            break
-                        end = min(offset + self._part_size, file.size) - 1
-                        window.append(
-                            pool.submit(
-                                self._transfer_part,
-                                key,
-                                file,
-                                upload_id,
-                                (number, offset, end),
-                                keep=digest is not None,
-                            )
-                        )
-                        number += 1
-                        offset = end + 1
-                    if not window:
-                        raise _OutOfBudget(
-                            f"{file.path}: time budget exhausted at byte {offset} of {file.size}"
-                        )
-                    part = window.popleft().result()
-                    data = part.pop("Data")
-                    if digest is not None:
-                        digest.update(data)
-                    del data
-                    self.stats.bytes_from_hub += part["Size"]
-                    parts.append(part)
-            except BaseException:
-                for pending in window:
-                    pending.cancel()
-                raise
+        spans: list[PartSpan] = []
+        while offset < file.size:
+            end = min(offset + self._part_size, file.size) - 1
+            spans.append(PartSpan(len(parts) + len(spans) + 1, offset, end))
+            offset = end + 1
 
-    def _transfer_part(
-        self, key: str, file: HubFile, upload_id: str, span: tuple[int, int, int], *, keep: bool
-    ) -> dict[str, Any]:
-        """One part from the Hub into the upload (a worker thread); its bytes if `keep`."""
-        number, start, end = span
-        data = self._hub.download(
-            self._model_id, self._commit, file.path, start=start, end=end, file_size=file.size
+        def fetch(span: PartSpan) -> bytes | bytearray:
+            return self._hub.download(
+                self._model_id,
+                self._commit,
+                file.path,
+                start=span.start,
+                end=span.end,
+                file_size=file.size,
+            )
+
+        def upload(span: PartSpan, data: bytes | bytearray) -> str:
+            return self._s3.upload_part(
+                Bucket=self._destination.bucket,
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=span.number,
+                Body=data,
+            )["ETag"]
+
+        pipeline = PartPipeline(
+            fetch=fetch,
+            upload=upload,
+            digest=digest,
+            workers=self._workers,
+            stop=self._budget.exhausted,
         )
-        etag = self._s3.upload_part(
-            Bucket=self._destination.bucket,
-            Key=key,
-            UploadId=upload_id,
-            PartNumber=number,
-            Body=data,
-        )["ETag"]
-        return {
-            "PartNumber": number,
-            "ETag": etag,
-            "Size": len(data),
-            "Data": data if keep else b"",
-        }
+        for part in pipeline.run(spans):
+            parts.append({"PartNumber": part.number, "ETag": part.etag, "Size": part.size})
+            self.stats.bytes_from_hub += part.size
+        if not pipeline.finished:
+            done = sum(part["Size"] for part in parts)
+            raise _OutOfBudget(f"{file.path}: time budget exhausted at byte {done} of {file.size}")
 
     def _complete(self, key: str, upload_id: str, parts: list[dict[str, Any]]) -> None:
         self._s3.complete_multipart_upload(

@@ -118,3 +118,10 @@ def test_digest_checks_size_sha256_and_git_blob() -> None:
     wrong.update(content)
     with pytest.raises(VerificationError, match=r"c\.json: git blob id mismatch"):
         wrong.verify()
+    other = ContentDigest(HubFile("w.safetensors", 8, "0" * 64, None))
+    other.update(content)
+    with pytest.raises(
+        VerificationError,
+        match=rf"w\.safetensors: sha256 mismatch: got {sha256}, the Hub lists {'0' * 64}$",
+    ):
+        other.verify()
