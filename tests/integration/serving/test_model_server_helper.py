@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.model_server import ModelServerError, running_model_server
+from musicgen_local.model_server import ModelServerError, running_model_server
 
 pytestmark = pytest.mark.integration
 

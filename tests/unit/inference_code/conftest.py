@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.tiny_musicgen import build_tiny_musicgen
+from musicgen_local.tiny_musicgen import build_tiny_musicgen
 
 INFERENCE_CODE = Path(__file__).resolve().parents[3] / "inference_code"
 # Window of 60 frames (1.2 s): a 4 s clip needs several windows, generated in well under a second.

@@ -258,6 +258,9 @@ def running_model_server(
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                # Its own session: a Ctrl-C in the terminal reaches the process that started it,
+                # which stops the server by identity, never the wrapper (see `_stop`).
+                start_new_session=True,
             )
         try:
             _wait_until_healthy(url, wrapper, log_path, startup_timeout)
