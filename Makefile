@@ -76,7 +76,7 @@ bench-staging: $(VENV)/.dev-deps
 	$(BIN)/python -m bench.staging_benchmark $(BENCH_STAGING_ARGS)
 
 e2e: $(VENV)/.dev-deps
-	$(BIN)/python -m pytest -q tests/integration/e2e
+	$(BIN)/python -m pytest -q tests/integration/e2e tests/integration/local
 
 # Mutation testing of the modules where a silent mistake is worst (README "Tests"); not part of
 # `make test`. One mutant at a time: the CDK tests' jsii process cannot serve two forks at once.

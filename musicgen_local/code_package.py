@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import inference_code
+from constructs_lib.model_staging.runtime.staging.snapshot import MANIFEST_NAME
 
 INFERENCE_CODE = Path(inference_code.__file__).resolve().parent
 CODE_FOLDER = "code"
@@ -32,14 +33,16 @@ def install_inference_code(model_dir: Path, *, source: Path = INFERENCE_CODE) ->
 def assemble_model_dir(checkpoint: Path, dest: Path) -> Path:
     """`dest` as /opt/ml/model: links to `checkpoint`'s files, plus its own `code/`.
 
-    The checkpoint itself is left untouched (a `code/` it holds is not served).
+    The checkpoint itself is left untouched (a `code/` it holds is not served). A snapshot's
+    staging manifest is left out, as the deployable package leaves it out: the model server
+    reads a `manifest.json` in the model folder as its own (legacy) archive manifest and fails.
     """
     checkpoint = Path(checkpoint).resolve()
     if not (checkpoint / "config.json").is_file():
         raise ValueError(f"--model-dir: must hold a checkpoint's config.json (got {checkpoint})")
     dest.mkdir(parents=True, exist_ok=True)
     for entry in sorted(checkpoint.iterdir()):
-        if entry.name != CODE_FOLDER:
+        if entry.name not in (CODE_FOLDER, MANIFEST_NAME):
             (dest / entry.name).symlink_to(entry, target_is_directory=entry.is_dir())
     install_inference_code(dest)
     return dest

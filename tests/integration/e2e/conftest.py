@@ -109,8 +109,11 @@ def aws_environment(local_stack: LocalStack, monkeypatch: pytest.MonkeyPatch) ->
 
 @pytest.fixture
 def cli_env(local_stack: LocalStack) -> dict[str, str]:
-    """The environment of a `musicgen` subprocess: the user's, plus the local endpoint URLs."""
-    return {**_without_aws_variables(), **local_stack.environment}
+    """The environment of a `musicgen` subprocess: the user's, plus the local endpoint URLs.
+
+    It imports this tree's code, not whatever checkout the virtualenv's editable install names.
+    """
+    return {**_without_aws_variables(), **local_stack.environment, "PYTHONPATH": str(REPO_ROOT)}
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -97,3 +98,30 @@ def test_the_musicgen_cli_reads_the_local_stack(
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     _assert_wav(tmp_path / "clip.wav")
+
+
+def _readme_clients_block() -> str:
+    """The first bash block of the README's "Try it locally" section that writes request.json."""
+    readme = (REPO_ROOT / "README.md").read_text()
+    section = readme.split("## Try it locally", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```bash\n(.*?)```", section, flags=re.DOTALL)
+    (block,) = [block for block in blocks if "request.json" in block]
+    return block
+
+
+def test_the_readme_calls_it_from_four_clients(
+    local_command: LocalCommand, local_shell: dict[str, str], tmp_path: Path
+) -> None:
+    # The user's shell in the repository, with the virtualenv's `python` and `musicgen` first.
+    (tmp_path / "examples").symlink_to(EXAMPLES, target_is_directory=True)
+    (tmp_path / "node_modules").symlink_to(REPO_ROOT / "node_modules", target_is_directory=True)
+    env = {**local_shell, "PYTHONPATH": str(REPO_ROOT)}
+
+    done = _run(["bash", "-euo", "pipefail", "-c", _readme_clients_block()], env, tmp_path)
+
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    for name in ("musicgen.wav", "boto3.wav", "cli.wav", "js.wav"):
+        data = (tmp_path / name).read_bytes()
+        assert data[:4] == b"RIFF" and data[8:12] == b"WAVE", name
+        audio, rate = soundfile.read(io.BytesIO(data))
+        assert (len(audio), rate) == (5 * SAMPLE_RATE, SAMPLE_RATE), name

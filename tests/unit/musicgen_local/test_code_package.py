@@ -86,11 +86,14 @@ def test_a_checkpoint_is_served_through_links_with_our_code(tmp_path: Path) -> N
     (checkpoint / "code").mkdir(parents=True)
     (checkpoint / "config.json").write_text("{}")
     (checkpoint / "model.safetensors").write_bytes(b"weights")
+    (checkpoint / "manifest.json").write_text('{"files": []}')
     (checkpoint / "code" / "inference.py").write_text("raise SystemExit('not ours')\n")
 
     model_dir = assemble_model_dir(checkpoint, tmp_path / "model")
 
     assert (model_dir / "model.safetensors").resolve() == checkpoint / "model.safetensors"
+    # The staging manifest stays out: the model server would read it as an archive manifest.
+    assert not (model_dir / "manifest.json").exists()
     assert (model_dir / "code" / "inference.py").read_bytes() == (
         INFERENCE_CODE / "inference.py"
     ).read_bytes()
