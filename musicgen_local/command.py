@@ -152,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     endpoint = LocalEndpoint(
         env_name=args.env,
         endpoint_name=f"musicgen-{args.env}",
-        bucket=f"musicgen-{args.env}",
+        bucket=f"musicgen-{args.env}-async",
         max_duration_seconds=args.max_duration,
     )
     previous = {sig: signal.signal(sig, _raise_stop) for sig in STOP_SIGNALS}
