@@ -8,6 +8,7 @@ frontend and workers, moto's server and the emulator.
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
 import signal
 import socket
@@ -26,6 +27,7 @@ DEFAULT_ENV_NAME = "local"
 DEFAULT_AWS_PORT = 4566
 DEFAULT_SAGEMAKER_PORT = 4567
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+ENV_NAME_PATTERN = re.compile(r"[a-z][a-z0-9-]{0,31}")
 READY_LINE = "# Ready: Ctrl-C stops the local loop."
 # A checkpoint the size of musicgen-large takes minutes to load on a CPU.
 STARTUP_TIMEOUT_SECONDS = 900
@@ -43,6 +45,16 @@ def _port(value: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"must be 0 (any free port) to 65535 (got {port})")
     return port
+
+
+def _env_name(value: str) -> str:
+    # It names the stack (MusicGen-<env>), the endpoint and the bucket (lower case, <= 63).
+    if not ENV_NAME_PATTERN.fullmatch(value):
+        raise argparse.ArgumentTypeError(
+            "must be 1-32 lower-case letters, digits or '-', starting with a letter "
+            f"(got {value!r})"
+        )
+    return value
 
 
 def _duration(value: str) -> float:
@@ -84,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--env",
+        type=_env_name,
         default=DEFAULT_ENV_NAME,
         help=f"environment name: the stack is MusicGen-<env> (default {DEFAULT_ENV_NAME})",
     )
@@ -181,4 +194,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    return 0
