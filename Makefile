@@ -10,7 +10,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 CDK := npx --no-install cdk
 
-.PHONY: synth test lint deploy diff diff-base diff-fixtures bench bench-staging e2e reliability mutation clean
+.PHONY: synth test lint local deploy diff diff-base diff-fixtures bench bench-staging e2e reliability mutation clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ lint: $(VENV)/.dev-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# The endpoint on this machine, no AWS account: prints the variables to export, runs until Ctrl-C.
+# LOCAL_ARGS="--model-dir DIR" serves a checkpoint instead of a tiny random model.
+local: $(VENV)/.dev-deps
+	$(BIN)/python -m musicgen_local $(LOCAL_ARGS)
+
 # CI passes DEPLOY_FLAGS="--require-approval never"; locally cdk asks before IAM changes.
 deploy: $(VENV)/.synth-deps node_modules/.package-lock.json
 	$(CDK) deploy MusicGen-$(ENV) -c env=$(ENV) $(DEPLOY_FLAGS)
@@ -71,7 +76,7 @@ bench-staging: $(VENV)/.dev-deps
 	$(BIN)/python -m bench.staging_benchmark $(BENCH_STAGING_ARGS)
 
 e2e: $(VENV)/.dev-deps
-	$(BIN)/python -m pytest -q tests/integration/e2e
+	$(BIN)/python -m pytest -q tests/integration/e2e tests/integration/local
 
 # Mutation testing of the modules where a silent mistake is worst (README "Tests"); not part of
 # `make test`. One mutant at a time: the CDK tests' jsii process cannot serve two forks at once.

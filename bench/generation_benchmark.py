@@ -32,7 +32,6 @@ import json
 import multiprocessing
 import os
 import resource
-import shutil
 import statistics
 import sys
 import tempfile
@@ -49,9 +48,8 @@ import transformers
 from transformers import AutoProcessor, MusicgenForConditionalGeneration
 
 from bench.musicgen_checkpoint import ARCHES, build_random_musicgen
+from musicgen_local.code_package import install_inference_code
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-INFERENCE_CODE = REPO_ROOT / "inference_code"
 JSON_CONTENT_TYPE = "application/json"
 PROMPTS = (
     "lofi hip hop beat with mellow piano and soft vinyl crackle",
@@ -117,15 +115,6 @@ class Timings:
 def _synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-
-
-def install_code(model_dir: Path) -> Path:
-    """Copy inference_code/ to `model_dir/code`, as the stack uploads it beside the weights."""
-    code_dir = model_dir / "code"
-    shutil.copytree(
-        INFERENCE_CODE, code_dir, ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True
-    )
-    return code_dir
 
 
 def import_handler(code_dir: Path) -> ModuleType:
@@ -253,7 +242,7 @@ def run_benchmark(
 ) -> dict[str, Any]:
     """Measure every variant on the checkpoint in `model_dir`; return the figures."""
     torch_device = torch.device(device)
-    hooks = import_handler(install_code(model_dir))
+    hooks = import_handler(install_inference_code(model_dir))
     loaded, load_seconds = load_model(hooks, model_dir, device=torch_device, dtype=dtype)
     _progress(f"load ({loaded.dtype}, {loaded.device})", load_seconds)
     recorder = GenerateRecorder(loaded.model.generate, torch_device)

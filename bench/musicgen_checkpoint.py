@@ -24,7 +24,7 @@ from transformers import (
     T5TokenizerFast,
 )
 
-from tests.support.offline_musicgen_parts import fill_codebooks_randomly, word_level_t5_tokenizer
+from musicgen_local.offline_musicgen_parts import fill_codebooks_randomly, word_level_t5_tokenizer
 
 Arch = Literal["small", "medium", "large"]
 ARCHES: tuple[Arch, ...] = ("small", "medium", "large")

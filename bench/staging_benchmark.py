@@ -40,8 +40,8 @@ from constructs_lib.model_staging.runtime.staging.hub import HubClient
 from constructs_lib.model_staging.runtime.staging.s3_client import S3_RETRIES
 from constructs_lib.model_staging.runtime.staging.s3_location import S3Location
 from constructs_lib.model_staging.runtime.staging.snapshot import stage_snapshot
+from musicgen_local.moto_server import FAKE_CREDENTIALS, running_s3_server
 from tests.support.fake_hub import FakeHub, GeneratedFile, running_fake_hub
-from tests.support.s3_server import FAKE_CREDENTIALS, running_s3_server
 
 MIB = 1024 * 1024
 MODEL_ID = "bench/large-model"

@@ -11,8 +11,8 @@ import pytest
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "20")
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
+from musicgen_local.moto_server import FAKE_CREDENTIALS, running_s3_server
 from tests.import_identity import modules_loaded_twice
-from tests.support.s3_server import FAKE_CREDENTIALS, running_s3_server
 
 
 @pytest.fixture(scope="session", autouse=True)

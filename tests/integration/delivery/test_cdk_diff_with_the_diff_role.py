@@ -27,8 +27,8 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk.assertions import Template
 from botocore.exceptions import ClientError
 
+from musicgen_local.moto_server import running_s3_server
 from stacks.ci_roles_stack import CiRolesStack
-from tests.support.s3_server import running_s3_server
 
 pytestmark = pytest.mark.integration
 

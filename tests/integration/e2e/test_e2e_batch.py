@@ -79,6 +79,14 @@ def _batch_command(prompts: Path, clips: Path) -> list[str]:
     ]
 
 
+def _run_batch(
+    command: list[str], *, env: dict[str, str], cwd: Path
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        command, env=env, cwd=cwd, capture_output=True, text=True, timeout=RUN_TIMEOUT_SECONDS
+    )
+
+
 def _lines_done(clips: Path) -> set[int]:
     return {
         number
@@ -140,14 +148,7 @@ def test_batch_of_100_killed_and_resumed(aws_environment, cli_env, tmp_path):
         line: entry for line, entry in journal_at_kill.items() if line not in done_at_kill
     }
 
-    resumed = subprocess.run(
-        command,
-        env=cli_env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT_SECONDS,
-    )
+    resumed = _run_batch(command, env=cli_env, cwd=tmp_path)
     # Two lines fail by design, so the batch as a whole fails; everything else is written.
     assert resumed.returncode == 1, resumed.stderr
     summary = resumed.stdout
@@ -188,14 +189,7 @@ def test_batch_of_100_killed_and_resumed(aws_environment, cli_env, tmp_path):
     assert sum(len(ids) for ids in submitted.values()) <= len(valid) + 1 + 8
     assert read_in_flight(journal_path(clips, "prompts")) == {}
 
-    again = subprocess.run(
-        command,
-        env=cli_env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT_SECONDS,
-    )
+    again = _run_batch(command, env=cli_env, cwd=tmp_path)
     assert again.returncode == 1
     assert _row("skipped (files existed)", len(valid)) in again.stdout
     assert f"line {MELODY_LINE}: melody" in again.stdout
@@ -207,13 +201,10 @@ def test_batch_all_done_exits_0(aws_environment, cli_env, tmp_path):
         '{"prompt": "calm piano", "duration": 0.2, "seed": 1}\n\n'
         '{"prompt": "jazz", "duration": 0.2, "format": "flac"}\n'
     )
-    done = subprocess.run(
+    done = _run_batch(
         [*_batch_command(prompts, tmp_path / "out"), "--parallel", "1", "--quiet"],
         env=cli_env,
         cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT_SECONDS,
     )
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
@@ -254,9 +245,6 @@ def test_batch_ctrl_c_prints_the_summary_and_a_rerun_finishes(aws_environment, c
     assert "interrupted with" in out and "run the same command again" in out
     assert [path for path in clips.iterdir() if path.name.endswith(".part")] == []
 
-    rerun = subprocess.run(
-        command, env=cli_env, cwd=tmp_path, capture_output=True, text=True,
-        timeout=RUN_TIMEOUT_SECONDS,
-    )  # fmt: skip
+    rerun = _run_batch(command, env=cli_env, cwd=tmp_path)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert len(list(clips.glob("short-*.wav"))) == 12

@@ -4,29 +4,15 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import uuid
-from pathlib import Path
 
 import pytest
 
 from musicgen_client import InferenceFailedError, MusicGenClient
+from tests.integration.e2e.cli_runs import generate_on_stack
 from tests.integration.e2e.conftest import MAX_DURATION_SECONDS, LocalStack
 
 pytestmark = pytest.mark.integration
-
-CLI_TIMEOUT_SECONDS = 120
-
-
-def musicgen(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "musicgen_client", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=CLI_TIMEOUT_SECONDS,
-    )
 
 
 def _explicit_client(stack: LocalStack) -> MusicGenClient:
@@ -45,8 +31,8 @@ def test_a_reused_inference_id_is_refused_unless_overwritten(aws_environment, cl
     inference_id = f"take-{uuid.uuid4().hex[:12]}"
 
     def generate(seed: str, name: str, *extra: str) -> subprocess.CompletedProcess[str]:
-        return musicgen(
-            "generate", "calm piano", "--env", "e2e", "--duration", "0.5", "--seed", seed,
+        return generate_on_stack(
+            "calm piano", "--duration", "0.5", "--seed", seed,
             "--inference-id", inference_id, "-o", name, *extra, env=cli_env, cwd=tmp_path,
         )  # fmt: skip
 
@@ -66,10 +52,7 @@ def test_a_reused_inference_id_is_refused_unless_overwritten(aws_environment, cl
 
 @pytest.mark.parametrize("duration", ["0", "9"])
 def test_duration_is_checked_against_the_stacks_limit(aws_environment, cli_env, tmp_path, duration):
-    done = musicgen(
-        "generate", "calm piano", "--env", "e2e", "--duration", duration,
-        env=cli_env, cwd=tmp_path,
-    )  # fmt: skip
+    done = generate_on_stack("calm piano", "--duration", duration, env=cli_env, cwd=tmp_path)
     assert done.returncode == 2
     limit = f"{MAX_DURATION_SECONDS:g}"
     assert f"duration: must be > 0 and <= {limit} (got {duration})" in done.stderr

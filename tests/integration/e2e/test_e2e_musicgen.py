@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
-import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,6 +19,14 @@ from musicgen_client import (
     Progress,
     WaitTimeoutError,
 )
+from tests.integration.e2e.cli_runs import (
+    RESULT_TIMEOUT_SECONDS,
+    WAIT,
+    explicit_target,
+    generate_on_stack,
+    musicgen,
+    tree_python,
+)
 from tests.integration.e2e.conftest import (
     MAX_CONCURRENT_INVOCATIONS,
     REPO_ROOT,
@@ -31,33 +37,6 @@ from tests.integration.e2e.conftest import (
 pytestmark = pytest.mark.integration
 
 SAMPLE_RATE = 32_000
-# Each wait has its own bound, below pytest's: a lost result fails naming what never came.
-RESULT_TIMEOUT_SECONDS = 60
-CLI_TIMEOUT_SECONDS = 120
-WAIT = ("--timeout", str(RESULT_TIMEOUT_SECONDS))
-
-
-def tree_python(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Python with this tree first on the import path.
-
-    Without the pin a subprocess imports the packages from wherever the virtualenv's editable
-    install (or the caller's PYTHONPATH) points: another checkout's code, not the code under test.
-    """
-    try:
-        return subprocess.run(
-            [sys.executable, *args],
-            env={**env, "PYTHONPATH": str(REPO_ROOT)},
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=CLI_TIMEOUT_SECONDS,
-        )
-    except subprocess.TimeoutExpired as error:
-        pytest.fail(f"`python {' '.join(args)}` did not finish within {error.timeout:g} s")
-
-
-def musicgen(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return tree_python("-m", "musicgen_client", *args, env=env, cwd=cwd)
 
 
 def bounded(what: str, wait: Callable[[], GenerationResult]) -> GenerationResult:
@@ -82,21 +61,10 @@ def _objects(stack: LocalStack, prefix: str) -> list[str]:
 
 
 def test_cli_writes_audio_of_the_requested_length(aws_environment, cli_env, tmp_path):
-    done = musicgen(
-        "generate",
-        "calm lofi beat with piano",
-        "--env",
-        "e2e",
-        "--duration",
-        "1.5",
-        "--seed",
-        "7",
-        "-o",
-        "beat.wav",
-        *WAIT,
-        env=cli_env,
-        cwd=tmp_path,
-    )
+    done = generate_on_stack(
+        "calm lofi beat with piano", "--duration", "1.5", "--seed", "7", "-o", "beat.wav", *WAIT,
+        env=cli_env, cwd=tmp_path,
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr
     audio, rate = soundfile.read(tmp_path / "beat.wav")
     assert rate == SAMPLE_RATE
@@ -107,22 +75,10 @@ def test_cli_writes_audio_of_the_requested_length(aws_environment, cli_env, tmp_
 
 
 def test_cli_several_prompts_write_numbered_files(aws_environment, cli_env, tmp_path):
-    done = musicgen(
-        "generate",
-        "jazz trio",
-        "ambient pad strings",
-        "--env",
-        "e2e",
-        "--duration",
-        "1",
-        "--seed",
-        "3",
-        "-o",
-        "beat.flac",
-        *WAIT,
-        env=cli_env,
-        cwd=tmp_path,
-    )
+    done = generate_on_stack(
+        "jazz trio", "ambient pad strings", "--duration", "1", "--seed", "3", "-o", "beat.flac",
+        *WAIT, env=cli_env, cwd=tmp_path,
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert sorted(path.name for path in tmp_path.iterdir()) == ["beat-0.flac", "beat-1.flac"]
     first, second = (soundfile.read(tmp_path / f"beat-{index}.flac")[0] for index in (0, 1))
@@ -132,17 +88,8 @@ def test_cli_several_prompts_write_numbered_files(aws_environment, cli_env, tmp_
 
 def test_cli_bad_request_is_refused_before_upload(aws_environment, cli_env, tmp_path):
     before = _objects(aws_environment, "async-input/")
-    done = musicgen(
-        "generate",
-        "calm lofi beat",
-        "--env",
-        "e2e",
-        "--duration",
-        "60",
-        "-o",
-        "beat.wav",
-        env=cli_env,
-        cwd=tmp_path,
+    done = generate_on_stack(
+        "calm lofi beat", "--duration", "60", "-o", "beat.wav", env=cli_env, cwd=tmp_path
     )
     assert done.returncode == 2
     assert "duration: must be > 0 and <= 4" in done.stderr
@@ -156,24 +103,9 @@ def test_cli_endpoint_failure_prints_the_field_and_writes_nothing(
     # Without the stack the client cannot know the endpoint's limit: the endpoint refuses.
     outputs = aws_environment.outputs
     done = musicgen(
-        "generate",
-        "calm lofi beat",
-        "--duration",
-        "6",
-        "-o",
-        "beat.wav",
-        "--endpoint-name",
-        outputs["EndpointName"],
-        "--input-s3-uri",
-        outputs["InputS3Uri"],
-        "--output-s3-uri",
-        outputs["OutputS3Uri"],
-        "--failure-s3-uri",
-        outputs["FailureS3Uri"],
-        *WAIT,
-        env=cli_env,
-        cwd=tmp_path,
-    )
+        "generate", "calm lofi beat", "--duration", "6", "-o", "beat.wav",
+        *explicit_target(outputs), *WAIT, env=cli_env, cwd=tmp_path,
+    )  # fmt: skip
     assert done.returncode == 1
     assert "the endpoint reported a failure" in done.stderr
     assert "duration" in done.stderr and "<= 4" in done.stderr
@@ -202,26 +134,11 @@ def test_cli_fetch_of_a_refused_request_exits_1_naming_the_field(
 ):
     # Without the stack the client cannot know the endpoint's limit: the endpoint refuses.
     outputs = aws_environment.outputs
-    target = (
-        "--endpoint-name",
-        outputs["EndpointName"],
-        "--input-s3-uri",
-        outputs["InputS3Uri"],
-        "--output-s3-uri",
-        outputs["OutputS3Uri"],
-        "--failure-s3-uri",
-        outputs["FailureS3Uri"],
-    )
+    target = explicit_target(outputs)
     submitted = musicgen(
-        "generate",
-        "calm lofi beat",
-        "--duration",
-        "6",
-        "--no-wait",
-        *target,
-        env=cli_env,
+        "generate", "calm lofi beat", "--duration", "6", "--no-wait", *target, env=cli_env,
         cwd=tmp_path,
-    )
+    )  # fmt: skip
     assert submitted.returncode == 0, submitted.stderr
     inference_id = submitted.stdout.split("inference id:", 1)[1].split()[0]
     aws_environment.emulator.wait_until_idle()
@@ -237,23 +154,10 @@ def test_cli_fetch_of_a_refused_request_exits_1_naming_the_field(
 
 def test_cli_notify_sqs_and_cleans_up_its_queue(aws_environment, cli_env, tmp_path):
     session = aws_environment.session()
-    done = musicgen(
-        "generate",
-        "upbeat electronic dance track",
-        "--env",
-        "e2e",
-        "--duration",
-        "1",
-        "--seed",
-        "11",
-        "--notify",
-        "sqs",
-        "-o",
-        "out/",
-        *WAIT,
-        env=cli_env,
-        cwd=tmp_path,
-    )
+    done = generate_on_stack(
+        "upbeat electronic dance track", "--duration", "1", "--seed", "11", "--notify", "sqs", "-o",
+        "out/", *WAIT, env=cli_env, cwd=tmp_path,
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr
     (written,) = (tmp_path / "out").iterdir()
     assert written.suffix == ".wav"
@@ -269,18 +173,8 @@ def test_cli_notify_sqs_and_cleans_up_its_queue(aws_environment, cli_env, tmp_pa
 
 
 def test_cli_no_wait_then_fetch(aws_environment, cli_env, tmp_path):
-    submitted = musicgen(
-        "generate",
-        "slow sad violin",
-        "--env",
-        "e2e",
-        "--duration",
-        "1",
-        "--seed",
-        "5",
-        "--no-wait",
-        env=cli_env,
-        cwd=tmp_path,
+    submitted = generate_on_stack(
+        "slow sad violin", "--duration", "1", "--seed", "5", "--no-wait", env=cli_env, cwd=tmp_path
     )
     assert submitted.returncode == 0, submitted.stderr
     lines = dict(line.split(":", 1) for line in submitted.stdout.splitlines()[:4])
@@ -403,23 +297,10 @@ def test_cli_fetch_too_early_and_unknown_stack(aws_environment, cli_env, tmp_pat
 
 
 def test_cli_reports_a_cold_start_and_an_expired_request(cold_endpoint, tmp_path):
-    done = musicgen(
-        "generate",
-        "calm piano",
-        "--env",
-        "e2e",
-        "--duration",
-        "0.5",
-        "--request-ttl",
-        "60",
-        "--notify",
-        "sqs",
-        "-o",
-        "beat.wav",
-        *WAIT,
-        env=cold_endpoint,
-        cwd=tmp_path,
-    )
+    done = generate_on_stack(
+        "calm piano", "--duration", "0.5", "--request-ttl", "60", "--notify", "sqs", "-o",
+        "beat.wav", *WAIT, env=cold_endpoint, cwd=tmp_path,
+    )  # fmt: skip
     assert done.returncode == 3, done.stderr
     assert "cold start likely" in done.stderr
     assert "expired before it was processed" in done.stderr

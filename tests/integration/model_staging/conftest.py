@@ -9,9 +9,9 @@ from typing import Any
 import boto3
 import pytest
 
+from musicgen_local.moto_server import FAKE_CREDENTIALS, running_s3_server
 from tests.integration.model_staging.staging_fixtures import FaultRow
 from tests.support.fake_hub import FakeHub, running_fake_hub
-from tests.support.s3_server import FAKE_CREDENTIALS, running_s3_server
 
 # Real S3 (and moto by default) refuses parts under 5 MiB; the tests use KiB-sized parts so that
 # multipart uploads, resumes and part copies are exercised on small files.

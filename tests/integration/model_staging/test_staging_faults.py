@@ -25,6 +25,7 @@ from constructs_lib.model_staging.runtime.staging.hub import (
 )
 from constructs_lib.model_staging.runtime.staging.s3_client import S3_RETRIES
 from constructs_lib.model_staging.runtime.staging.transfer import VERIFIED_TAG
+from musicgen_local.moto_server import FAKE_CREDENTIALS
 from tests.integration.model_staging.staging_fixtures import (
     MODEL_ID,
     PART_SIZE,
@@ -38,7 +39,6 @@ from tests.integration.model_staging.staging_fixtures import (
 )
 from tests.support.fake_hub import FakeHub, Fault
 from tests.support.s3_fault_proxy import S3FaultProxy, running_s3_fault_proxy
-from tests.support.s3_server import FAKE_CREDENTIALS
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 

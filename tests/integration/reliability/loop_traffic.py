@@ -18,7 +18,7 @@ from typing import Any
 
 import boto3
 
-from tests.support.s3_server import FAKE_CREDENTIALS
+from musicgen_local.moto_server import FAKE_CREDENTIALS
 
 
 @dataclass(frozen=True)

@@ -22,10 +22,10 @@ import psutil
 import pytest
 import soundfile
 
+from musicgen_local.model_server import worker_processes
 from reliability.results import record
 from tests.integration.e2e.conftest import LocalStack
 from tests.integration.reliability.loop_traffic import LoopTraffic, Outcome
-from tests.support.model_server import worker_processes
 
 pytestmark = [pytest.mark.integration, pytest.mark.heavy, pytest.mark.reliability]
 

@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 from constructs_lib.container_environment import model_server_environment
+from musicgen_local.model_server import running_model_server
 from tests.integration.serving.serving_client import MAX_DURATION_SECONDS, decode_clip, invoke
-from tests.support.model_server import running_model_server
 from tests.support.network_namespace import network_audit_environment, recorded_network_attempts
 
 MODEL_ID = "tiny/musicgen-stereo"

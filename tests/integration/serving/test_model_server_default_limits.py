@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from constructs_lib.container_environment import model_server_environment
+from musicgen_local.model_server import running_model_server
 from tests.integration.serving.serving_client import MAX_DURATION_SECONDS, invoke
-from tests.support.model_server import running_model_server
 
 pytestmark = pytest.mark.integration
 

@@ -18,9 +18,9 @@ import psutil
 import pytest
 import requests
 
+from musicgen_local import model_server
+from musicgen_local.model_server import is_frontend, running_model_server, server_processes_of
 from reliability.results import record
-from tests.support import model_server
-from tests.support.model_server import is_frontend, running_model_server, server_processes_of
 
 pytestmark = pytest.mark.integration
 # A Java process the wrapper kills dies within a second; this is long enough to see it.

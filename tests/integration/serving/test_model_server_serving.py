@@ -15,6 +15,7 @@ import requests
 import soundfile
 
 from constructs_lib.container_environment import model_server_environment
+from musicgen_local.model_server import running_model_server
 from tests.integration.serving.serving_client import (
     DEFAULT_MMS_MAX_BODY_BYTES,
     MAX_DURATION_SECONDS,
@@ -22,7 +23,6 @@ from tests.integration.serving.serving_client import (
     decode_clip,
     invoke,
 )
-from tests.support.model_server import running_model_server
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,7 @@ from bench.musicgen_checkpoint import (
     t5_base_config,
     word_level_tokenizer,
 )
-from tests.support.tiny_musicgen import build_tiny_musicgen
+from musicgen_local.tiny_musicgen import build_tiny_musicgen
 
 REQUIRED_KEYS = {
     "device",

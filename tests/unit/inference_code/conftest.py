@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.tiny_musicgen import build_tiny_musicgen
+from musicgen_local.tiny_musicgen import build_tiny_musicgen
 
 # Window of 60 frames (1.2 s): a 4 s clip needs several windows, generated in well under a second.
 SHORT_WINDOW_POSITIONS = 64

@@ -22,8 +22,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from musicgen_local.tiny_musicgen import CODEBOOK_SIZE, SAMPLING_RATE
 from reliability.results import RESULTS_VARIABLE, record
-from tests.support.tiny_musicgen import CODEBOOK_SIZE, SAMPLING_RATE
 
 pytestmark = pytest.mark.reliability
 

@@ -2,6 +2,8 @@
 
     python -m constructs_lib.model_staging stage --model-id facebook/musicgen-small \
         --revision main --s3-uri s3://my-model-bucket/models/ [--token-secret NAME]
+    python -m constructs_lib.model_staging stage --model-id facebook/musicgen-small \
+        --local-dir models/     # for the local loop: python -m musicgen_local --model-dir ...
 
 Runs until the snapshot is complete (no time budget); honours HF_ENDPOINT and AWS_ENDPOINT_URL.
 """
@@ -12,6 +14,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -19,6 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from .budget import Unlimited
 from .hub import HubClient, HubError
 from .hub_token import read_hub_token
+from .local_folder import stage_to_folder
 from .s3_client import s3_client
 from .s3_location import S3Location
 from .snapshot import DEFAULT_PART_SIZE, stage_snapshot, validate_model_id
@@ -79,8 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     stage.add_argument("--model-id", required=True, type=_model_id, help="owner/name on the Hub")
     stage.add_argument("--revision", default="main", help="branch, tag or commit (default: main)")
-    stage.add_argument(
-        "--s3-uri", required=True, type=_s3_uri, help="models root, e.g. s3://bucket/models/"
+    target = stage.add_mutually_exclusive_group(required=True)
+    target.add_argument("--s3-uri", type=_s3_uri, help="models root, e.g. s3://bucket/models/")
+    target.add_argument(
+        "--local-dir",
+        type=Path,
+        help="a local models root instead (<dir>/<model_id>/<commit>/), e.g. for the local loop",
     )
     stage.add_argument("--token-secret", help="Secrets Manager secret holding a Hub token")
     stage.add_argument(
@@ -109,6 +117,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             else None
         )
         with HubClient(token=token) as hub:
+            if args.local_dir is not None:
+                local = stage_to_folder(
+                    hub=hub,
+                    model_id=args.model_id,
+                    revision=args.revision,
+                    root=args.local_dir,
+                    part_size=args.part_size_mib,
+                )
+                print(
+                    f"staged {local.model_id}@{args.revision} (commit {local.commit}) in "
+                    f"{local.path}: {local.files_copied} files copied, {local.bytes_from_hub} "
+                    "bytes from the Hub"
+                )
+                return 0
             result = stage_snapshot(
                 s3=s3_client(workers=args.workers),
                 hub=hub,
@@ -122,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ClientError, BotoCoreError) as error:
         print(f"error: AWS: {_one_line(error)}", file=sys.stderr)
         return 1
-    except (HubError, ValueError, RuntimeError) as error:
+    except (HubError, ValueError, RuntimeError, OSError) as error:
         print(f"error: {_one_line(error)}", file=sys.stderr)
         return 1
     stats = result.stats

@@ -1,4 +1,8 @@
-"""A real S3-compatible server process (moto in server mode) on a free loopback port."""
+"""A real S3-compatible server process (moto in server mode) on a loopback port.
+
+moto serves every AWS service it emulates on the one port: the loop uses its S3, SNS, SQS and
+CloudFormation.
+"""
 
 from __future__ import annotations
 
@@ -27,18 +31,21 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_s3_server(settings: Mapping[str, str] | None = None) -> Iterator[str]:
+def running_s3_server(settings: Mapping[str, str] | None = None, *, port: int = 0) -> Iterator[str]:
     """Start `moto_server` as its own process; yield its endpoint URL; stop it afterwards.
 
-    `settings` are extra environment variables for the server (moto reads its options there).
+    `settings` are extra environment variables for the server (moto reads its options there);
+    `port` 0 picks a free one. The server has its own session: a Ctrl-C in the terminal reaches
+    the process that started it, which stops it, not the server directly.
     """
-    port = free_port()
+    port = port or free_port()
     env = {**os.environ, **FAKE_CREDENTIALS, **(settings or {})}
     process = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     endpoint = f"http://127.0.0.1:{port}"
     try:

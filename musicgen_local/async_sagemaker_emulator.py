@@ -1,7 +1,8 @@
-"""A test harness that plays SageMaker's asynchronous-inference role for one endpoint.
+"""A stand-in that plays SageMaker's asynchronous-inference role for one endpoint.
 
-Nothing here can reach AWS, so the end-to-end tests assemble the loop from real parts (an
-S3/SNS/SQS server, the container's model server) and this stand-in for the piece in between.
+Nothing here can reach AWS, so the local loop (and the end-to-end tests on it) is assembled from
+real parts (an S3/SNS/SQS server, the container's model server) and this stand-in for the piece
+in between.
 It speaks the `sagemaker-runtime` wire protocol botocore sends (so the client under test runs
 unchanged, pointed here with `AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`), queues each request, and a
 pool of `max_concurrent_invocations` workers (MaxConcurrentInvocationsPerInstance) does what
@@ -30,7 +31,7 @@ from urllib.parse import unquote
 import boto3
 import requests
 
-from tests.support.s3_server import FAKE_CREDENTIALS
+from musicgen_local.moto_server import FAKE_CREDENTIALS
 
 ASYNC_PATH_PREFIX = "/endpoints/"
 ASYNC_PATH_SUFFIX = "/async-invocations"
@@ -91,7 +92,9 @@ def _split_s3_uri(uri: str) -> tuple[str, str]:
 class AsyncSageMakerEmulator:
     """Start with `running_async_sagemaker(...)`; `url` is what the SageMaker clients point at."""
 
-    def __init__(self, *, endpoint: EmulatedEndpoint, model_url: str, aws_endpoint_url: str):
+    def __init__(
+        self, *, endpoint: EmulatedEndpoint, model_url: str, aws_endpoint_url: str, port: int = 0
+    ):
         self.endpoint = endpoint
         self.model_url = model_url.rstrip("/")
         self.record = EmulatorRecord()
@@ -108,7 +111,7 @@ class AsyncSageMakerEmulator:
         self._instances = 0
         self._instance_ready = threading.Event()
         self._cold_start: threading.Timer | None = None
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
         self._server.daemon_threads = True
         self._threads = [
             threading.Thread(target=self._serve_jobs, name=f"sagemaker-worker-{n}", daemon=True)
@@ -410,11 +413,11 @@ def _error(status: int, code: str, message: str) -> tuple[int, dict[str, str], d
 
 @contextmanager
 def running_async_sagemaker(
-    *, endpoint: EmulatedEndpoint, model_url: str, aws_endpoint_url: str
+    *, endpoint: EmulatedEndpoint, model_url: str, aws_endpoint_url: str, port: int = 0
 ) -> Iterator[AsyncSageMakerEmulator]:
-    """Run the emulator for `endpoint`, forwarding to the model server at `model_url`."""
+    """Run the emulator for `endpoint` on `port` (0: a free one), forwarding to `model_url`."""
     emulator = AsyncSageMakerEmulator(
-        endpoint=endpoint, model_url=model_url, aws_endpoint_url=aws_endpoint_url
+        endpoint=endpoint, model_url=model_url, aws_endpoint_url=aws_endpoint_url, port=port
     )
     emulator.start()
     try:

@@ -194,12 +194,20 @@ def _stop(wrapper: subprocess.Popen[bytes], marker: str) -> None:
 
 
 def _wait_until_healthy(
-    url: str, wrapper: subprocess.Popen[bytes], log_path: Path, startup_timeout: float
+    url: str,
+    wrapper: subprocess.Popen[bytes],
+    marker: str,
+    log_path: Path,
+    startup_timeout: float,
 ) -> None:
     deadline = time.monotonic() + startup_timeout
     last_answer = "no answer"
     while time.monotonic() < deadline:
-        if wrapper.poll() is not None:
+        # The wrapper may adopt another server's frontend and exit when that one stops; ours
+        # still serves then, and is stopped by identity all the same.
+        if wrapper.poll() is not None and not any(
+            is_frontend(process) for process in server_processes(marker)
+        ):
             raise ModelServerError(
                 f"model server exited with status {wrapper.returncode} during start-up; "
                 f"log tail:\n{log_tail(log_path)}"
@@ -258,9 +266,12 @@ def running_model_server(
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                # Its own session: a Ctrl-C in the terminal reaches the process that started it,
+                # which stops the server by identity, never the wrapper (see `_stop`).
+                start_new_session=True,
             )
         try:
-            _wait_until_healthy(url, wrapper, log_path, startup_timeout)
+            _wait_until_healthy(url, wrapper, marker, log_path, startup_timeout)
             yield url
         finally:
             try:

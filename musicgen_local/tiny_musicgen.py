@@ -26,7 +26,7 @@ from transformers import (
     T5Config,
 )
 
-from tests.support.offline_musicgen_parts import fill_codebooks_randomly, word_level_t5_tokenizer
+from musicgen_local.offline_musicgen_parts import fill_codebooks_randomly, word_level_t5_tokenizer
 
 Variant = Literal["mono", "stereo", "melody"]
 

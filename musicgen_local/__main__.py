@@ -1,0 +1,5 @@
+import sys
+
+from musicgen_local.command import main
+
+sys.exit(main())
