@@ -40,6 +40,7 @@ from row_sampling import clip_seeds
 from windowed_generation import (
     TRAINED_WINDOW_SECONDS,
     generate_clips,
+    selected_decoder,
 )
 
 LOGGER = logging.getLogger(__name__)
@@ -94,6 +95,7 @@ def model_fn(model_dir: str, context: Any = None) -> LoadedMusicGen:
     # A bad setting fails the start-up, not every request.
     max_duration_seconds()
     extend_stride_seconds()
+    LOGGER.info("decoder: %s", selected_decoder())
     return load_musicgen(model_dir)
 
 
