@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from model_loading import LoadedMusicGen
 from row_sampling import SamplingSettings, apply_guidance, choose_tokens
 from transformers.modeling_attn_mask_utils import (
@@ -179,7 +180,7 @@ def decode_window_static(
         if not condition.prepended:
             cross.append((layer_cache[2], layer_cache[3]))
     cross_mask = _cross_attention_mask(decoder, condition, dtype=first.last_hidden_state.dtype)
-    step = _DecodeStep(model, cache, cross, cross_mask, condition.hidden_states)
+    step = _DecodeStep(model, cache, cross, cross_mask)
 
     position = torch.tensor([filled], dtype=torch.long, device=context.device)
     for index in range(tokens.steps):
@@ -194,8 +195,63 @@ def decode_window_static(
     return tokens.new_codes()
 
 
+Linear = tuple[torch.Tensor, torch.Tensor | None]
+
+
+@dataclass(frozen=True)
+class _Norm:
+    shape: tuple[int, ...]
+    weight: torch.Tensor
+    bias: torch.Tensor
+    eps: float
+
+    @classmethod
+    def of(cls, module: torch.nn.LayerNorm) -> _Norm:
+        return cls(tuple(module.normalized_shape), module.weight, module.bias, module.eps)
+
+    def __call__(self, hidden: torch.Tensor) -> torch.Tensor:
+        return F.layer_norm(hidden, self.shape, self.weight, self.bias, self.eps)
+
+
+@dataclass(frozen=True)
+class _CrossAttention:
+    """A layer's cross-attention with its keys and values computed once per window."""
+
+    norm: _Norm
+    query: Linear
+    out: Linear
+    keys: torch.Tensor  # (rows, heads, text, head_dim)
+    values: torch.Tensor
+    scaling: float
+
+
+@dataclass(frozen=True)
+class _Layer:
+    """One decoder layer's parameters, read once so a step does no module look-ups."""
+
+    self_norm: _Norm
+    query: Linear
+    key: Linear
+    value: Linear
+    out: Linear
+    cross: _CrossAttention | None
+    final_norm: _Norm
+    fc1: Linear
+    fc2: Linear
+    activation: torch.nn.Module
+
+
+def _linear(module: torch.nn.Linear) -> Linear:
+    return module.weight, module.bias
+
+
 class _DecodeStep:
-    """One single-position forward through the decoder's own modules, over the static cache."""
+    """One single-position forward with the decoder's own parameters, over the static cache.
+
+    Each operation is the one transformers' layer runs (linear, layer norm, SDPA for
+    self-attention; for cross-attention the path transformers takes with this window's mask:
+    SDPA, or the explicit softmax it falls back to when guidance masks whole rows).
+    """
 
     def __init__(
         self,
@@ -203,67 +259,120 @@ class _DecodeStep:
         cache: StaticKVCache,
         cross: list[tuple[torch.Tensor, torch.Tensor]],
         cross_mask: torch.Tensor | None,
-        encoder_hidden_states: torch.Tensor,
     ) -> None:
-        self.model = model
-        self.decoder = model.decoder.model.decoder
+        decoder = model.decoder.model.decoder
         self.cache = cache
-        self.cross = cross
+        self.embeddings = [embedding.weight for embedding in decoder.embed_tokens]
+        self.positions = decoder.embed_positions.weights
+        self.final_norm = _Norm.of(decoder.layer_norm)
+        self.heads = [_linear(head) for head in model.decoder.lm_heads]
+        attention = decoder.layers[0].self_attn
+        self.heads_count = attention.num_heads
+        self.head_dim = attention.head_dim
         self.cross_mask = cross_mask
-        self.encoder_hidden_states = encoder_hidden_states
+        self.cross_explicit = _cross_attention_falls_back(decoder, cross_mask)
+        self.layers = [
+            _Layer(
+                self_norm=_Norm.of(layer.self_attn_layer_norm),
+                query=_linear(layer.self_attn.q_proj),
+                key=_linear(layer.self_attn.k_proj),
+                value=_linear(layer.self_attn.v_proj),
+                out=_linear(layer.self_attn.out_proj),
+                cross=_CrossAttention(
+                    norm=_Norm.of(layer.encoder_attn_layer_norm),
+                    query=_linear(layer.encoder_attn.q_proj),
+                    out=_linear(layer.encoder_attn.out_proj),
+                    keys=cross[index][0],
+                    values=cross[index][1],
+                    scaling=layer.encoder_attn.scaling,
+                )
+                if cross
+                else None,
+                final_norm=_Norm.of(layer.final_layer_norm),
+                fc1=_linear(layer.fc1),
+                fc2=_linear(layer.fc2),
+                activation=layer.activation_fn,
+            )
+            for index, layer in enumerate(decoder.layers)
+        ]
         self.key_positions = torch.arange(cache.length, device=cache.keys.device)
 
     def __call__(self, step_ids: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
         """Logits `(rows * codebooks, vocab)` (float32) after reading `step_ids` `(rows,
         codebooks)` at `position` (a one-element tensor)."""
-        decoder = self.decoder
         embeds = sum(
-            embedding(step_ids[:, codebook, None])
-            for codebook, embedding in enumerate(decoder.embed_tokens)
+            F.embedding(step_ids[:, codebook, None], weight)
+            for codebook, weight in enumerate(self.embeddings)
         )
-        hidden = embeds + decoder.embed_positions.weights.index_select(0, position)
+        hidden = embeds + self.positions.index_select(0, position)
         visible = (self.key_positions <= position).view(1, 1, 1, -1)
-        for index, layer in enumerate(decoder.layers):
-            residual = hidden
-            hidden = residual + self._self_attention(
-                layer.self_attn, layer.self_attn_layer_norm(hidden), index, position, visible
+        for index, layer in enumerate(self.layers):
+            hidden = hidden + self._self_attention(
+                layer, layer.self_norm(hidden), index, position, visible
             )
-            if self.cross:
-                residual = hidden
-                attended, _, _ = layer.encoder_attn(
-                    hidden_states=layer.encoder_attn_layer_norm(hidden),
-                    key_value_states=self.encoder_hidden_states,
-                    past_key_value=self.cross[index],
-                    attention_mask=self.cross_mask,
-                )
-                hidden = residual + attended
-            residual = hidden
-            hidden = layer.fc2(layer.activation_fn(layer.fc1(layer.final_layer_norm(hidden))))
-            hidden = residual + hidden
-        hidden = decoder.layer_norm(hidden)
-        return _heads(self.model, hidden)[:, -1]
+            if layer.cross is not None:
+                hidden = hidden + self._cross_attention(layer.cross, layer.cross.norm(hidden))
+            feed = layer.activation(F.linear(layer.final_norm(hidden), *layer.fc1))
+            hidden = hidden + F.linear(feed, *layer.fc2)
+        hidden = self.final_norm(hidden)
+        logits = torch.stack([F.linear(hidden, *head) for head in self.heads], dim=1)
+        return logits.reshape(-1, logits.shape[-1]).float()
+
+    def _split_heads(self, projected: torch.Tensor) -> torch.Tensor:
+        return projected.view(projected.shape[0], 1, self.heads_count, self.head_dim).transpose(
+            1, 2
+        )
+
+    def _merge_heads(self, attended: torch.Tensor) -> torch.Tensor:
+        rows = attended.shape[0]
+        return attended.transpose(1, 2).reshape(rows, 1, self.heads_count * self.head_dim)
 
     def _self_attention(
         self,
-        attention: torch.nn.Module,
+        layer: _Layer,
         hidden: torch.Tensor,
-        layer: int,
+        index: int,
         position: torch.Tensor,
         visible: torch.Tensor,
     ) -> torch.Tensor:
-        rows = hidden.shape[0]
-        heads, head_dim = attention.num_heads, attention.head_dim
-        query = attention.q_proj(hidden).view(rows, 1, heads, head_dim).transpose(1, 2)
-        key = attention.k_proj(hidden).view(rows, 1, heads, head_dim).transpose(1, 2)
-        value = attention.v_proj(hidden).view(rows, 1, heads, head_dim).transpose(1, 2)
-        keys = self.cache.keys[layer]
-        values = self.cache.values[layer]
-        keys.index_copy_(2, position, key)
-        values.index_copy_(2, position, value)
-        attended = torch.nn.functional.scaled_dot_product_attention(
-            query, keys, values, attn_mask=visible
+        keys = self.cache.keys[index]
+        values = self.cache.values[index]
+        keys.index_copy_(2, position, self._split_heads(F.linear(hidden, *layer.key)))
+        values.index_copy_(2, position, self._split_heads(F.linear(hidden, *layer.value)))
+        query = self._split_heads(F.linear(hidden, *layer.query))
+        attended = F.scaled_dot_product_attention(query, keys, values, attn_mask=visible)
+        return F.linear(self._merge_heads(attended), *layer.out)
+
+    def _cross_attention(self, cross: _CrossAttention, hidden: torch.Tensor) -> torch.Tensor:
+        query = F.linear(hidden, *cross.query)
+        if not self.cross_explicit:
+            query = self._split_heads(query).contiguous()
+            attended = F.scaled_dot_product_attention(
+                query, cross.keys, cross.values, attn_mask=self.cross_mask
+            )
+            return F.linear(self._merge_heads(attended), *cross.out)
+        rows, heads, text, head_dim = cross.keys.shape
+        query = (
+            self._split_heads(query * cross.scaling).contiguous().view(rows * heads, 1, head_dim)
         )
-        return attention.out_proj(attended.transpose(1, 2).reshape(rows, 1, heads * head_dim))
+        scores = torch.bmm(query, cross.keys.reshape(rows * heads, text, head_dim).transpose(1, 2))
+        if self.cross_mask is not None:
+            scores = (scores.view(rows, heads, 1, text) + self.cross_mask).view(
+                rows * heads, 1, text
+            )
+        weights = F.softmax(scores, dim=-1)
+        attended = torch.bmm(weights, cross.values.reshape(rows * heads, text, head_dim))
+        return F.linear(self._merge_heads(attended.view(rows, heads, 1, head_dim)), *cross.out)
+
+
+def _cross_attention_falls_back(decoder: torch.nn.Module, mask: torch.Tensor | None) -> bool:
+    """Whether transformers' cross-attention computes the softmax explicitly for this mask: always
+    outside SDPA, and under SDPA when a row is masked whole (guidance's null rows)."""
+    if decoder.attn_implementation != "sdpa":
+        return True
+    return mask is not None and bool(
+        (mask.mean(dim=[1, 2, 3]) <= torch.finfo(mask.dtype).min).any()
+    )
 
 
 def _heads(model: torch.nn.Module, hidden: torch.Tensor) -> torch.Tensor:
