@@ -220,3 +220,50 @@ def test_an_unknown_decoder_fails_the_model_load(
         match=rf"^MUSICGEN_DECODER: must be one of static-cache, transformers \(got '{value}'\)$",
     ):
         hooks.model_fn(str(tiny_model_dirs["mono"]))
+
+
+@pytest.mark.parametrize(
+    ("guidance_scale", "prompts", "explicit"),
+    [
+        (3.0, PROMPTS, True),  # guidance's null rows are masked whole
+        (1.0, PROMPTS[:1], False),  # nothing masked: SDPA without a mask
+        # Padding: transformers' test for a masked-out row sums the mask, which overflows to
+        # -inf once two positions are masked, so it takes the explicit path here too.
+        (1.0, PROMPTS, True),
+    ],
+)
+def test_a_step_cross_attends_as_transformers_does(
+    hooks: ModuleType, mono_model: Any, guidance_scale: float, prompts: list[str], explicit: bool
+) -> None:
+    """Bit for bit, on whichever path transformers takes for the window's mask."""
+    from static_cache_decoder import StaticKVCache, _cross_attention_mask, _DecodeStep
+    from static_cache_decoder import _conditioning as loop_conditioning
+
+    model = mono_model.model
+    decoder = model.decoder.model.decoder
+    guided = guidance_scale > 1
+    condition = loop_conditioning(
+        model, _conditioning(hooks, mono_model, prompts), guided=guided, melody=False
+    )
+    mask = _cross_attention_mask(decoder, condition, dtype=torch.float32)
+    layer = decoder.layers[0]
+    attention = layer.encoder_attn
+    states = condition.hidden_states
+    rows = states.shape[0]
+    keys = attention._shape(attention.k_proj(states), -1, rows)
+    values = attention._shape(attention.v_proj(states), -1, rows)
+    cache = StaticKVCache(
+        layers=len(decoder.layers), rows=rows, heads=2, length=8, head_dim=16, like=keys
+    )
+    step = _DecodeStep(model, cache, [(keys, values)] * len(decoder.layers), mask)
+    hidden = torch.randn(rows, 1, 32, generator=torch.Generator().manual_seed(5))
+    with torch.inference_mode():
+        expected, _, _ = attention(
+            hidden_states=hidden,
+            key_value_states=states,
+            past_key_value=(keys, values),
+            attention_mask=mask,
+        )
+        mine = step._cross_attention(step.layers[0].cross, hidden)
+    assert step.cross_explicit is explicit
+    assert torch.equal(mine, expected)
