@@ -19,12 +19,25 @@ share the handler's model when that is fp32 (interleaved too); otherwise its own
 loaded after the handler's figures, which therefore never include it (peak memory included).
 The last line printed is one JSON object with every figure.
 
+Those handler figures are taken on the transformers decoder (`MUSICGEN_DECODER=transformers`):
+their baseline replays the handler's own `generate` call. The handler's default decoder, the
+static-cache loop, is measured against `generate` one window at a time (`--only decode` runs
+only that part):
+
+- `decode_overhead_ratio`: per-step time of the transformers path ÷ the loop's, eager, on the
+  tests' tiny model, where the model's compute is negligible and a step is all overhead;
+- `loop_vs_generate_<arch>`: tokens/s of the loop ÷ the transformers path on the checkpoint,
+  paired runs, with `..._noise`, how far two transformers runs of the same round differ;
+- `loop_batch4_vs_sequential_ratio`: the handler on the loop, 4 prompts at once against 4
+  single-prompt requests.
+
     make bench BENCH_ARGS="--device cuda --arch large --dtype bf16 --duration 10"
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import importlib
 import io
@@ -36,7 +49,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from types import ModuleType
@@ -48,7 +61,9 @@ import transformers
 from transformers import AutoProcessor, MusicgenForConditionalGeneration
 
 from bench.musicgen_checkpoint import ARCHES, build_random_musicgen
+from inference_code.contract import DECODER_ENV, STATIC_CACHE_DECODER, TRANSFORMERS_DECODER
 from musicgen_local.code_package import install_inference_code
+from musicgen_local.tiny_musicgen import build_tiny_musicgen
 
 JSON_CONTENT_TYPE = "application/json"
 PROMPTS = (
@@ -67,6 +82,13 @@ DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 DEFAULT_DURATION_SECONDS = 5.0
 DEFAULT_REPEATS = 1
 DEFAULT_DTYPE = {"cpu": "bf16", "cuda": "auto"}
+# The decoder comparison: frames per window on the tiny model (overhead-bound, a step takes a few
+# ms) and on the checkpoint (a 1 s window), and paired rounds of each.
+OVERHEAD_FRAMES = 100
+OVERHEAD_ROUNDS = 5
+LOOP_SECONDS = 1.0
+LOOP_ROUNDS = 3
+PARTS = ("all", "handler", "decode")
 
 
 @dataclasses.dataclass
@@ -240,7 +262,167 @@ def peak_memory_mb(device: torch.device) -> dict[str, float]:
 def run_benchmark(
     model_dir: Path, *, device: str, dtype: str, duration: float, repeats: int, arch: str
 ) -> dict[str, Any]:
-    """Measure every variant on the checkpoint in `model_dir`; return the figures."""
+    """Measure every handler variant on the checkpoint in `model_dir` on the transformers decoder
+    (the bare baseline replays the handler's `generate` call); return the figures."""
+    with decoder_selected(TRANSFORMERS_DECODER):
+        figures = _run_handler_benchmark(
+            model_dir, device=device, dtype=dtype, duration=duration, repeats=repeats, arch=arch
+        )
+    return {**figures, "handler_decoder": TRANSFORMERS_DECODER}
+
+
+@contextlib.contextmanager
+def decoder_selected(decoder: str) -> Iterator[None]:
+    """Run the handler with MUSICGEN_DECODER set to `decoder`, restoring it afterwards."""
+    previous = os.environ.get(DECODER_ENV)
+    os.environ[DECODER_ENV] = decoder
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ[DECODER_ENV]
+        else:
+            os.environ[DECODER_ENV] = previous
+
+
+@dataclasses.dataclass(frozen=True)
+class DecodeWindow:
+    """One window's decode call, the same for both decoders."""
+
+    loaded: Any
+    conditioning: dict[str, torch.Tensor]
+    settings: Any
+    frames: int
+
+    def seconds(self, decoder: str, seed: int) -> float:
+        sampling = importlib.import_module("inference_code.row_sampling")
+        window = importlib.import_module("inference_code.windowed_generation")
+        codebooks = self.loaded.codebooks_per_channel * self.loaded.channels
+        context = torch.zeros((1, codebooks, 0), dtype=torch.long, device=self.loaded.device)
+        generators = sampling.clip_generators([seed], self.loaded.device)
+        with decoder_selected(decoder):
+            started = time.perf_counter()
+            codes = window.decode_window(
+                self.loaded, self.conditioning, self.settings, generators, context, self.frames
+            )
+            _synchronize(self.loaded.device)
+            elapsed = time.perf_counter() - started
+        if codes.shape[-1] != self.frames:
+            raise RuntimeError(f"{decoder} made {codes.shape[-1]} frames, not {self.frames}")
+        return elapsed
+
+    @property
+    def steps(self) -> int:
+        return self.frames + self.loaded.codebooks_per_channel - 1
+
+
+def decode_window_for(hooks: ModuleType, loaded: Any, frames: int) -> DecodeWindow:
+    """A one-prompt window with the request defaults (sampling, top-k 250, guidance 3)."""
+    window = importlib.import_module("inference_code.windowed_generation")
+    request = hooks.input_fn(json.dumps({"prompt": PROMPTS[0]}), JSON_CONTENT_TYPE)
+    conditioning = window._text_conditioning(loaded, request)
+    return DecodeWindow(loaded, conditioning, window._settings(request), frames)
+
+
+def measure_decode_overhead(hooks: ModuleType, tiny_dir: Path, *, rounds: int) -> dict[str, Any]:
+    """Per-step time of both decoders on a tiny fp32 model, alternating, paired per round."""
+    loader = importlib.import_module("inference_code.model_loading")
+    loaded = loader.load_musicgen(tiny_dir, device=torch.device("cpu"))
+    window = decode_window_for(hooks, loaded, OVERHEAD_FRAMES)
+    # The tiny matrices gain nothing from threads; on a busy machine every hand-off to a second
+    # thread waits for a core and would swamp the overhead being measured.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        figures = _decode_overhead(window, rounds=rounds)
+    finally:
+        torch.set_num_threads(threads)
+    return figures
+
+
+def _decode_overhead(window: DecodeWindow, *, rounds: int) -> dict[str, Any]:
+    window.seconds(TRANSFORMERS_DECODER, seed=0)
+    window.seconds(STATIC_CACHE_DECODER, seed=0)
+    generate_steps, loop_steps = [], []
+    for index in range(rounds):
+        generate_steps.append(window.seconds(TRANSFORMERS_DECODER, seed=index) / window.steps)
+        loop_steps.append(window.seconds(STATIC_CACHE_DECODER, seed=index) / window.steps)
+        _ratio_progress(
+            f"tiny: generate / loop, round {index}", generate_steps[-1] / loop_steps[-1]
+        )
+    return {
+        "decode_generate_ms_per_step": round(statistics.median(generate_steps) * 1e3, 3),
+        "decode_loop_ms_per_step": round(statistics.median(loop_steps) * 1e3, 3),
+        "decode_overhead_ratio": round(
+            statistics.median(g / s for g, s in zip(generate_steps, loop_steps, strict=True)), 3
+        ),
+    }
+
+
+def measure_loop_vs_generate(
+    hooks: ModuleType, loaded: Any, *, arch: str, rounds: int, seconds: float
+) -> dict[str, Any]:
+    """Tokens/s of the loop ÷ the transformers path on the checkpoint: each round runs
+    generate, the loop, generate again; the ratio pairs the loop with the first, the noise is
+    how far the second generate is from the first."""
+    window = decode_window_for(hooks, loaded, round(seconds * loaded.frame_rate))
+    window.seconds(STATIC_CACHE_DECODER, seed=0)
+    ratios, noise = [], []
+    loop_times, generate_times = [], []
+    for index in range(rounds):
+        first = window.seconds(TRANSFORMERS_DECODER, seed=index)
+        loop = window.seconds(STATIC_CACHE_DECODER, seed=index)
+        again = window.seconds(TRANSFORMERS_DECODER, seed=index)
+        ratios.append(first / loop)
+        noise.append(abs(again / first - 1))
+        loop_times.append(loop)
+        generate_times.append(first)
+        _ratio_progress(f"{arch}: generate / loop, round {index}", first / loop)
+    return {
+        f"loop_tokens_per_s_{arch}": round(window.steps / statistics.median(loop_times), 2),
+        f"generate_tokens_per_s_{arch}": round(window.steps / statistics.median(generate_times), 2),
+        f"loop_vs_generate_{arch}": round(statistics.median(ratios), 3),
+        f"loop_vs_generate_{arch}_noise": round(statistics.median(noise), 3),
+    }
+
+
+def measure_loop_batching(hooks: ModuleType, loaded: Any, *, seconds: float) -> dict[str, Any]:
+    """The handler on the loop: 4 prompts in one request against 4 single-prompt requests."""
+    with decoder_selected(STATIC_CACHE_DECODER):
+        handler_request(hooks, loaded, PROMPTS[:1], duration=WARMUP_SECONDS, seed=1)
+        sequential = sum(
+            handler_request(hooks, loaded, [prompt], duration=seconds, seed=3000 + index)
+            for index, prompt in enumerate(PROMPTS)
+        )
+        batch = handler_request(hooks, loaded, PROMPTS, duration=seconds, seed=3000)
+    _ratio_progress("loop: 4 sequential / 4 at once", sequential / batch)
+    return {"loop_batch4_vs_sequential_ratio": round(sequential / batch, 3)}
+
+
+def run_decode_benchmark(
+    model_dir: Path,
+    tiny_dir: Path,
+    *,
+    device: str,
+    dtype: str,
+    arch: str,
+    overhead_rounds: int = OVERHEAD_ROUNDS,
+    loop_rounds: int = LOOP_ROUNDS,
+) -> dict[str, Any]:
+    """The static-cache loop against transformers' generate; return the figures."""
+    hooks = import_handler(install_inference_code(model_dir))
+    figures = measure_decode_overhead(hooks, tiny_dir, rounds=overhead_rounds)
+    loaded, _ = load_model(hooks, model_dir, device=torch.device(device), dtype=dtype)
+    figures |= measure_loop_vs_generate(
+        hooks, loaded, arch=arch, rounds=loop_rounds, seconds=LOOP_SECONDS
+    )
+    figures |= measure_loop_batching(hooks, loaded, seconds=LOOP_SECONDS)
+    return {**figures, "decode_dtype": str(loaded.dtype).removeprefix("torch.")}
+
+
+def _run_handler_benchmark(
+    model_dir: Path, *, device: str, dtype: str, duration: float, repeats: int, arch: str
+) -> dict[str, Any]:
     torch_device = torch.device(device)
     hooks = import_handler(install_inference_code(model_dir))
     loaded, load_seconds = load_model(hooks, model_dir, device=torch_device, dtype=dtype)
@@ -315,6 +497,10 @@ def run_benchmark(
 def _progress(label: str, seconds: float) -> float:
     print(f"  {label:<34} {seconds:8.2f} s", flush=True)
     return seconds
+
+
+def _ratio_progress(label: str, ratio: float) -> None:
+    print(f"  {label:<34} {ratio:8.2f} x", flush=True)
 
 
 def _figures(
@@ -426,6 +612,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=DEFAULT_REPEATS,
         help="timed bare and seed-sample runs, each paired with a handler run (>= 1)",
     )
+    parser.add_argument(
+        "--only",
+        choices=PARTS,
+        default="all",
+        help="handler: the handler figures; decode: the static-cache loop against generate",
+    )
     args = parser.parse_args(argv)
     args.dtype = args.dtype or DEFAULT_DTYPE[args.device]
     if not 0 < args.duration <= 30:
@@ -449,14 +641,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"building a random musicgen-{args.arch} checkpoint ...", flush=True)
         build_seconds = build_checkpoint(model_dir, arch=args.arch, device=args.device)
         print(f"built in {build_seconds:.1f} s; measuring ...", flush=True)
-        figures = run_benchmark(
-            model_dir,
-            device=args.device,
-            dtype=args.dtype,
-            duration=args.duration,
-            repeats=args.repeats,
-            arch=args.arch,
-        )
+        figures: dict[str, Any] = {}
+        if args.only in ("all", "handler"):
+            figures |= run_benchmark(
+                model_dir,
+                device=args.device,
+                dtype=args.dtype,
+                duration=args.duration,
+                repeats=args.repeats,
+                arch=args.arch,
+            )
+        if args.only in ("all", "decode"):
+            tiny_dir = build_tiny_musicgen(Path(scratch) / "tiny", variant="mono")
+            figures |= run_decode_benchmark(
+                model_dir,
+                tiny_dir,
+                device=args.device,
+                dtype=args.dtype,
+                arch=args.arch,
+                overhead_rounds=max(args.repeats, OVERHEAD_ROUNDS),
+                loop_rounds=max(args.repeats, LOOP_ROUNDS),
+            )
     figures["build_seconds"] = round(build_seconds, 1)
     figures["total_seconds"] = round(time.perf_counter() - started, 1)
     print(format_table(figures))

@@ -49,6 +49,12 @@ EXTEND_STRIDE_ENV: Final = "MUSICGEN_EXTEND_STRIDE"
 # audiocraft's default: each window moves on 18 s and re-reads the last 12 s of its own codes.
 DEFAULT_EXTEND_STRIDE_SECONDS: Final = 18.0
 DEFAULT_MAX_DURATION_SECONDS: Final = 30.0
+# Which decode loop makes the tokens: the handler's own static-cache loop (the default) or
+# transformers' `generate` (the fallback, token-identical on the tests' models).
+DECODER_ENV: Final = "MUSICGEN_DECODER"
+STATIC_CACHE_DECODER: Final = "static-cache"
+TRANSFORMERS_DECODER: Final = "transformers"
+DECODERS: Final = (STATIC_CACHE_DECODER, TRANSFORMERS_DECODER)
 # A melody or audio prompt may always fill one 30 s MusicGen window, even on an endpoint whose
 # clips are shorter: the handler accepts inputs up to max(max duration, this), and the stack sizes
 # the model server's request limit for it.

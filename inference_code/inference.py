@@ -53,6 +53,7 @@ from inference_code.row_sampling import clip_seeds
 from inference_code.windowed_generation import (
     TRAINED_WINDOW_SECONDS,
     generate_clips,
+    selected_decoder,
 )
 
 LOGGER = logging.getLogger(__name__)
@@ -107,6 +108,7 @@ def model_fn(model_dir: str, context: Any = None) -> LoadedMusicGen:
     # A bad setting fails the start-up, not every request.
     max_duration_seconds()
     extend_stride_seconds()
+    LOGGER.info("decoder: %s", selected_decoder())
     return load_musicgen(model_dir)
 
 

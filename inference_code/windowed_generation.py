@@ -9,6 +9,7 @@ is decoded once, so there is no seam to hide.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,11 +25,18 @@ from transformers.models.encodec.modeling_encodec import (
     EncodecModel,
 )
 
-from inference_code.contract import DEFAULT_EXTEND_STRIDE_SECONDS
+from inference_code.contract import (
+    DECODER_ENV,
+    DECODERS,
+    DEFAULT_EXTEND_STRIDE_SECONDS,
+    STATIC_CACHE_DECODER,
+    TRANSFORMERS_DECODER,
+)
 from inference_code.melody_chroma import window_chroma
 from inference_code.model_loading import LoadedMusicGen
 from inference_code.request_schema import GenerationRequest, RequestValidationError
 from inference_code.row_sampling import RowSamplerProcessor, SamplingSettings, clip_generators
+from inference_code.static_cache_decoder import decode_window_static
 
 # MusicGen was trained on 30 s segments: a window never holds more music than that, even where
 # the positional table (2048 positions) would allow it.
@@ -123,7 +131,7 @@ def generate_clips(
             conditioning["input_features"] = chroma.repeat(batch, 1, 1).to(
                 loaded.device, dtype=loaded.dtype
             )
-        new_codes = _generate_window(
+        new_codes = decode_window(
             loaded,
             conditioning,
             settings,
@@ -258,6 +266,31 @@ def _encode_codes(loaded: LoadedMusicGen, audio: np.ndarray) -> torch.Tensor:
     ]
     codes = torch.stack(per_channel, dim=2)  # (1, codebooks per channel, channels, frames)
     return codes.reshape(1, -1, codes.shape[-1])
+
+
+def selected_decoder() -> str:
+    """The decode loop MUSICGEN_DECODER names; the static-cache loop when it is unset."""
+    raw = os.environ.get(DECODER_ENV, "").strip()
+    if not raw:
+        return STATIC_CACHE_DECODER
+    if raw not in DECODERS:
+        raise ValueError(f"{DECODER_ENV}: must be one of {', '.join(DECODERS)} (got {raw!r})")
+    return raw
+
+
+def decode_window(
+    loaded: LoadedMusicGen,
+    conditioning: dict[str, torch.Tensor],
+    settings: SamplingSettings,
+    generators: list[torch.Generator],
+    context: torch.Tensor,
+    new_frames: int,
+) -> torch.Tensor:
+    """One window's `new_frames` new codes after `context` `(batch, codebooks, frames)`, made by
+    the decoder MUSICGEN_DECODER selects (both draw clip *i*'s tokens from `generators[i]`)."""
+    if selected_decoder() == TRANSFORMERS_DECODER:
+        return _generate_window(loaded, conditioning, settings, generators, context, new_frames)
+    return decode_window_static(loaded, conditioning, settings, generators, context, new_frames)
 
 
 @torch.inference_mode()

@@ -10,7 +10,7 @@ import pytest
 import torch
 from transformers import MusicgenConfig, MusicgenForConditionalGeneration
 
-from bench.generation_benchmark import parse_args, run_benchmark
+from bench.generation_benchmark import parse_args, run_benchmark, run_decode_benchmark
 from bench.musicgen_checkpoint import (
     decoder_config,
     encodec_32khz_config,
@@ -60,6 +60,37 @@ def test_core_reports_every_figure_for_a_tiny_model(
     for name in REQUIRED_KEYS - {"device", "arch", "handler_overhead_pct"}:
         assert math.isfinite(figures[name]) and figures[name] > 0, name
     assert math.isfinite(figures["handler_overhead_pct"])
+    # The bare baseline replays the handler's generate call: the figures are the transformers
+    # decoder's, whatever the handler's default.
+    assert figures["handler_decoder"] == "transformers"
+
+
+@pytest.mark.usefixtures("repo_handler")
+def test_decode_core_reports_the_loop_against_generate(tmp_path: Path) -> None:
+    tiny_dir = build_tiny_musicgen(tmp_path / "model", variant="mono")
+
+    figures = run_decode_benchmark(
+        tiny_dir,
+        tiny_dir,
+        device="cpu",
+        dtype="auto",
+        arch="tiny",
+        overhead_rounds=1,
+        loop_rounds=1,
+    )
+
+    for name in (
+        "decode_overhead_ratio",
+        "decode_generate_ms_per_step",
+        "decode_loop_ms_per_step",
+        "loop_vs_generate_tiny",
+        "loop_tokens_per_s_tiny",
+        "generate_tokens_per_s_tiny",
+        "loop_batch4_vs_sequential_ratio",
+    ):
+        assert math.isfinite(figures[name]) and figures[name] > 0, name
+    assert math.isfinite(figures["loop_vs_generate_tiny_noise"])
+    assert figures["decode_dtype"] == "float32"
 
 
 @pytest.mark.parametrize(
@@ -89,6 +120,7 @@ def test_checkpoint_has_the_hub_models_shapes(arch: str, decoder_parameters: int
         (["--duration", "45"], "--duration: must be > 0 and <= 30 (got 45)"),
         (["--repeats", "0"], "--repeats: must be >= 1 (got 0)"),
         (["--arch", "huge"], "--arch"),
+        (["--only", "loop"], "--only: invalid choice: 'loop'"),
     ],
 )
 def test_bad_flags_are_refused_naming_the_flag(

@@ -20,15 +20,18 @@ CHROMA_HOP_SECONDS = 4096 / RATE
 HALF_STFT_SECONDS = 16384 / RATE / 2
 
 
-def _spy_generate(model: Any, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+def _spy_windows(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Each window's conditioning, as either decoder receives it."""
+    import windowed_generation
+
     calls: list[dict[str, Any]] = []
-    real = model.model.generate
+    real = windowed_generation.decode_window
 
-    def spy(**kwargs: Any) -> Any:
-        calls.append(kwargs)
-        return real(**kwargs)
+    def spy(loaded: Any, conditioning: dict[str, Any], *args: Any) -> Any:
+        calls.append(conditioning)
+        return real(loaded, conditioning, *args)
 
-    monkeypatch.setattr(model.model, "generate", spy)
+    monkeypatch.setattr(windowed_generation, "decode_window", spy)
     return calls
 
 
@@ -50,7 +53,7 @@ def test_each_window_is_conditioned_on_the_melody_at_its_offset(
     hooks: ModuleType, short_window_melody_model: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     model = short_window_melody_model
-    calls = _spy_generate(model, monkeypatch)
+    calls = _spy_windows(monkeypatch)
     payload = {
         "prompt": "calm piano",
         "duration": 3.0,
@@ -77,7 +80,7 @@ def test_each_window_is_conditioned_on_the_melody_at_its_offset(
 def test_a_short_melody_conditions_every_frame(
     hooks: ModuleType, melody_model: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls = _spy_generate(melody_model, monkeypatch)
+    calls = _spy_windows(monkeypatch)
     payload = {
         "prompt": "calm piano",
         "duration": 0.5,

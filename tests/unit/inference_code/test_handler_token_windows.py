@@ -17,16 +17,25 @@ RATE = 32_000
 
 
 @pytest.fixture
-def generate_calls(short_window_model: Any, monkeypatch: pytest.MonkeyPatch) -> list[dict]:
-    """Every generate call's keyword arguments, the call itself left to the real model."""
+def window_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
+    """Every window's decode call (either decoder), the call itself left to the real one."""
+    import windowed_generation
+
     calls: list[dict[str, Any]] = []
-    real = short_window_model.model.generate
+    real = windowed_generation.decode_window
 
-    def spy(**kwargs: Any) -> Any:
-        calls.append(kwargs)
-        return real(**kwargs)
+    def spy(
+        loaded: Any,
+        conditioning: Any,
+        settings: Any,
+        generators: Any,
+        context: Any,
+        new_frames: int,
+    ) -> Any:
+        calls.append({"conditioning": conditioning, "context": context, "new_frames": new_frames})
+        return real(loaded, conditioning, settings, generators, context, new_frames)
 
-    monkeypatch.setattr(short_window_model.model, "generate", spy)
+    monkeypatch.setattr(windowed_generation, "decode_window", spy)
     return calls
 
 
@@ -49,7 +58,7 @@ def _request(hooks: ModuleType, payload: dict[str, Any]) -> Any:
 
 
 def test_each_window_is_prompted_with_the_tail_codes_of_the_last(
-    hooks: ModuleType, short_window_model: Any, generate_calls: list[dict]
+    hooks: ModuleType, short_window_model: Any, window_calls: list[dict]
 ) -> None:
     from inference_code.windowed_generation import generate_clips, plan_windows
 
@@ -58,26 +67,24 @@ def test_each_window_is_prompted_with_the_tail_codes_of_the_last(
     request = _request(hooks, {"prompts": ["calm piano", "rock"], "duration": 3.0})
     result = generate_clips(short_window_model, request, seeds=(9, 10))
     # 150 frames: 60, then 36 + 36 + 18 more, each later window re-reading 24.
-    assert result.windows == len(generate_calls) == 4
+    assert result.windows == len(window_calls) == 4
     assert result.codes.shape == (2, 4, 150)
-    assert "decoder_input_ids" not in generate_calls[0]
+    assert window_calls[0]["context"].shape == (2, 4, 0)
+    assert window_calls[0]["new_frames"] == 60
     made = 60
-    for call, new in zip(generate_calls[1:], (36, 36, 18), strict=True):
-        prompt = call["decoder_input_ids"].view(2, 4, -1)
-        assert torch.equal(prompt, result.codes[:, :, made - 24 : made])
-        assert call["max_new_tokens"] == new + 3  # the delay pattern's 3 extra steps
+    for call, new in zip(window_calls[1:], (36, 36, 18), strict=True):
+        assert torch.equal(call["context"], result.codes[:, :, made - 24 : made])
+        assert call["new_frames"] == new
         made += new
 
 
 def test_stride_comes_from_the_environment(
-    invoke: Any, short_window_model: Any, generate_calls: list[dict], monkeypatch: Any
+    invoke: Any, short_window_model: Any, window_calls: list[dict], monkeypatch: Any
 ) -> None:
     monkeypatch.setenv("MUSICGEN_EXTEND_STRIDE", "10")
     invoke(short_window_model, {"prompt": "rock", "duration": 2.0, "seed": 1})
     # A 60-frame window moves on by 60 * 10 / 30 = 20 frames and re-reads 40.
-    contexts = [
-        call.get("decoder_input_ids", torch.empty(4, 0)).shape[-1] for call in generate_calls
-    ]
+    contexts = [call["context"].shape[-1] for call in window_calls]
     assert contexts == [0, 40, 40]  # 100 frames: 60, then 20 + 20 more
 
 
