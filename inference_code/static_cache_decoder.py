@@ -33,15 +33,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from inference_code.model_loading import LoadedMusicGen
-from inference_code.row_sampling import SamplingSettings, apply_guidance, choose_tokens
 from transformers.modeling_attn_mask_utils import (
     _prepare_4d_attention_mask,
     _prepare_4d_attention_mask_for_sdpa,
 )
+
+from inference_code.model_loading import LoadedMusicGen
+from inference_code.row_sampling import SamplingSettings, apply_guidance, choose_tokens
+
+# The loop reaches the checkpoint's submodules by attribute (`decoder.layers[0].self_attn`, ...)
+# on the plain and the melody MusicGen classes alike; torch types every such attribute as
+# `Tensor | Module`, so these modules are typed dynamically and the equivalence tests pin them.
+MusicGenModules = Any
 
 
 @dataclass(frozen=True)
@@ -139,7 +146,7 @@ def decode_window_static(
 ) -> torch.Tensor:
     """Continue `context` codes `(batch, codebooks, frames)` by `new_frames` frames; return the
     new codes in the same layout (the contract of the transformers path)."""
-    model = loaded.model
+    model: MusicGenModules = loaded.model
     decoder = model.decoder.model.decoder
     batch, codebooks, _ = context.shape
     guided = settings.guided
@@ -256,7 +263,7 @@ class _DecodeStep:
 
     def __init__(
         self,
-        model: torch.nn.Module,
+        model: MusicGenModules,
         cache: StaticKVCache,
         cross: list[tuple[torch.Tensor, torch.Tensor]],
         cross_mask: torch.Tensor | None,
@@ -366,7 +373,7 @@ class _DecodeStep:
         return F.linear(self._merge_heads(attended.view(rows, heads, 1, head_dim)), *cross.out)
 
 
-def _cross_attention_falls_back(decoder: torch.nn.Module, mask: torch.Tensor | None) -> bool:
+def _cross_attention_falls_back(decoder: MusicGenModules, mask: torch.Tensor | None) -> bool:
     """Whether transformers' cross-attention computes the softmax explicitly for this mask: always
     outside SDPA, and under SDPA when a row is masked whole (guidance's null rows)."""
     if decoder.attn_implementation != "sdpa":
@@ -376,7 +383,7 @@ def _cross_attention_falls_back(decoder: torch.nn.Module, mask: torch.Tensor | N
     )
 
 
-def _heads(model: torch.nn.Module, hidden: torch.Tensor) -> torch.Tensor:
+def _heads(model: MusicGenModules, hidden: torch.Tensor) -> torch.Tensor:
     """Per-codebook logits `(rows * codebooks, positions, vocab)` in float32, rows as
     transformers orders them (clip-major)."""
     logits = torch.stack([head(hidden) for head in model.decoder.lm_heads], dim=1)
@@ -384,7 +391,7 @@ def _heads(model: torch.nn.Module, hidden: torch.Tensor) -> torch.Tensor:
 
 
 def _conditioning(
-    model: torch.nn.Module, conditioning: dict[str, torch.Tensor], *, guided: bool, melody: bool
+    model: MusicGenModules, conditioning: dict[str, torch.Tensor], *, guided: bool, melody: bool
 ) -> _Conditioning:
     """The text (and melody) conditioning as transformers' `generate` prepares it."""
     input_ids = conditioning["input_ids"]
@@ -414,7 +421,7 @@ def _conditioning(
 
 
 def _chroma_states(
-    model: torch.nn.Module,
+    model: MusicGenModules,
     conditioning: dict[str, torch.Tensor],
     input_ids: torch.Tensor,
     guided: bool,
@@ -442,14 +449,17 @@ def _chroma_states(
 
 
 def _cross_attention_mask(
-    decoder: torch.nn.Module, condition: _Conditioning, *, dtype: torch.dtype
+    decoder: MusicGenModules, condition: _Conditioning, *, dtype: torch.dtype
 ) -> torch.Tensor | None:
     """The 4-D text mask a single-position step's cross-attention gets in transformers."""
     if condition.prepended or condition.attention_mask is None:
         return None
-    if decoder.attn_implementation == "sdpa":
-        return _prepare_4d_attention_mask_for_sdpa(condition.attention_mask, dtype, tgt_len=1)
     if decoder.attn_implementation == "flash_attention_2":
         mask = condition.attention_mask
         return mask if bool((mask == 0).any()) else None
-    return _prepare_4d_attention_mask(condition.attention_mask, dtype, tgt_len=1)
+    prepared: torch.Tensor | None
+    if decoder.attn_implementation == "sdpa":
+        prepared = _prepare_4d_attention_mask_for_sdpa(condition.attention_mask, dtype, tgt_len=1)
+    else:
+        prepared = _prepare_4d_attention_mask(condition.attention_mask, dtype, tgt_len=1)
+    return prepared

@@ -11,8 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from constructs_lib.external_input import ExternalInputLocation
 from constructs_lib.endpoint_log_retention import DEFAULT_LOG_RETENTION_DAYS, LOG_RETENTION_DAYS
+from constructs_lib.external_input import ExternalInputLocation
 from constructs_lib.instance_types import INSTANCE_TYPE_PATTERN, instance_family
 from inference_code.contract import (
     DEFAULT_EXTEND_STRIDE_SECONDS,
@@ -242,6 +242,8 @@ def _extra_input_location(index: int, item: Any, shape: str) -> ExternalInputLoc
             " (an alias cannot be granted)"
         )
     return ExternalInputLocation(match["bucket"], match["prefix"], kms_key_arn=key)
+
+
 def _log_retention_days(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value not in LOG_RETENTION_DAYS:
         raise _Rule(
