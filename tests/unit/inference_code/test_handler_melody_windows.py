@@ -22,7 +22,7 @@ HALF_STFT_SECONDS = 16384 / RATE / 2
 
 def _spy_windows(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """Each window's conditioning, as either decoder receives it."""
-    import windowed_generation
+    from inference_code import windowed_generation
 
     calls: list[dict[str, Any]] = []
     real = windowed_generation.decode_window

@@ -19,7 +19,7 @@ RATE = 32_000
 @pytest.fixture
 def window_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
     """Every window's decode call (either decoder), the call itself left to the real one."""
-    import windowed_generation
+    from inference_code import windowed_generation
 
     calls: list[dict[str, Any]] = []
     real = windowed_generation.decode_window

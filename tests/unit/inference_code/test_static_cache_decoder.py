@@ -25,8 +25,8 @@ FRAMES = 50
 
 
 def _conditioning(hooks: ModuleType, loaded: Any, prompts: list[str]) -> dict[str, torch.Tensor]:
-    from melody_chroma import window_chroma
-    from windowed_generation import _text_conditioning
+    from inference_code.melody_chroma import window_chroma
+    from inference_code.windowed_generation import _text_conditioning
 
     request = hooks.input_fn(json.dumps({"prompts": prompts}), "application/json")
     conditioning = _text_conditioning(loaded, request)
@@ -40,9 +40,9 @@ def _generated_codes(
     loaded: Any, conditioning: dict[str, torch.Tensor], guidance_scale: float, frames: int
 ) -> torch.Tensor:
     """Codes `(batch, codebooks, frames)` of a plain greedy `generate` call."""
-    from windowed_generation import _codes_only
+    from inference_code.windowed_generation import _codes_only
 
-    with _codes_only(loaded.model), torch.inference_mode():
+    with _codes_only(loaded.codec), torch.inference_mode():
         codes = loaded.model.generate(
             **conditioning,
             do_sample=False,
@@ -66,8 +66,8 @@ def test_greedy_tokens_equal_transformers_generate(
     guidance_scale: float,
     batch: int,
 ) -> None:
-    from row_sampling import SamplingSettings, clip_generators
-    from static_cache_decoder import decode_window_static
+    from inference_code.row_sampling import SamplingSettings, clip_generators
+    from inference_code.static_cache_decoder import decode_window_static
 
     loaded = request.getfixturevalue(model_name)
     conditioning = _conditioning(hooks, loaded, PROMPTS[:batch])
@@ -93,10 +93,9 @@ def test_logits_drift_stays_within_the_tolerance(
     monkeypatch: pytest.MonkeyPatch,
     model_name: str,
 ) -> None:
-    import row_sampling
-    import static_cache_decoder
-    from row_sampling import SamplingSettings, clip_generators
-    from windowed_generation import _generate_window
+    from inference_code import row_sampling, static_cache_decoder
+    from inference_code.row_sampling import SamplingSettings, clip_generators
+    from inference_code.windowed_generation import _generate_window
 
     loaded = request.getfixturevalue(model_name)
     conditioning = _conditioning(hooks, loaded, PROMPTS[:2])
@@ -149,7 +148,7 @@ def test_sampled_windowed_clips_equal_the_transformers_path(
     model_name: str,
     fields: dict[str, Any],
 ) -> None:
-    from windowed_generation import generate_clips
+    from inference_code.windowed_generation import generate_clips
 
     loaded = request.getfixturevalue(model_name)
     payload = {"prompts": PROMPTS[:2], "duration": 2.5, **fields}
@@ -168,7 +167,7 @@ def test_sampled_windowed_clips_equal_the_transformers_path(
 
 
 def test_delay_pattern_is_transformers_layout(stereo_model: Any) -> None:
-    from static_cache_decoder import DelayedTokens
+    from inference_code.static_cache_decoder import DelayedTokens
 
     decoder = stereo_model.model.decoder
     pad = int(stereo_model.model.generation_config.decoder_start_token_id)
@@ -189,7 +188,7 @@ def test_delay_pattern_is_transformers_layout(stereo_model: Any) -> None:
 def test_the_switch_picks_the_decoder(
     hooks: ModuleType, short_window_model: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from windowed_generation import generate_clips
+    from inference_code.windowed_generation import generate_clips
 
     calls: list[dict[str, Any]] = []
     real = short_window_model.model.generate
@@ -236,8 +235,12 @@ def test_a_step_cross_attends_as_transformers_does(
     hooks: ModuleType, mono_model: Any, guidance_scale: float, prompts: list[str], explicit: bool
 ) -> None:
     """Bit for bit, on whichever path transformers takes for the window's mask."""
-    from static_cache_decoder import StaticKVCache, _cross_attention_mask, _DecodeStep
-    from static_cache_decoder import _conditioning as loop_conditioning
+    from inference_code.static_cache_decoder import (
+        StaticKVCache,
+        _cross_attention_mask,
+        _DecodeStep,
+    )
+    from inference_code.static_cache_decoder import _conditioning as loop_conditioning
 
     model = mono_model.model
     decoder = model.decoder.model.decoder
