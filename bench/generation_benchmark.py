@@ -75,13 +75,15 @@ PROMPTS = (
 # Long enough to run every kernel of a request once; short enough not to matter.
 WARMUP_SECONDS = 0.3
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-# The figure is a 5 s clip. On this project's 2-core CPU musicgen-small makes about
-# 5 tokens/s in fp32 and 12 in bf16, so the default CPU run serves in bf16 (the handler's
-# mixed-precision GPU path: bf16 language model, fp32 codec) with one paired repeat, and
-# finishes within 5 minutes; the seed-sample baseline is fp32 either way.
-DEFAULT_DURATION_SECONDS = 5.0
+# By default the bench serves what model_fn serves on the device: fp32 on a CPU, half precision
+# on a GPU. bf16 on a CPU without bf16 matrix instructions (no AVX512-BF16/AMX, as on this
+# project's 2-core AMD EPYC) is compute-bound: there a 4-prompt batch ran only 1.17x faster
+# than 4 requests (fp32: 2.65x), so it says nothing of the GPU path it would stand for. On
+# that CPU musicgen-small makes about 4 tokens/s in fp32, so the CPU clip is 2 s (about 4
+# minutes for the handler figures); on a GPU it is 5 s.
+DEFAULT_DURATION_SECONDS = {"cpu": 2.0, "cuda": 5.0}
 DEFAULT_REPEATS = 1
-DEFAULT_DTYPE = {"cpu": "bf16", "cuda": "auto"}
+DEFAULT_DTYPE = "auto"
 # The decoder comparison: frames per window on the tiny model (overhead-bound, a step takes a few
 # ms) and on the checkpoint (a 1 s window), and paired rounds of each.
 OVERHEAD_FRAMES = 100
@@ -598,13 +600,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--dtype",
         choices=["auto", *DTYPES],
-        help="auto = what model_fn picks on the device (default: bf16 on cpu, auto on cuda)",
+        default=DEFAULT_DTYPE,
+        help="auto (default) = what model_fn picks on the device: fp32 on cpu, half on cuda",
     )
     parser.add_argument(
         "--duration",
         type=float,
-        default=DEFAULT_DURATION_SECONDS,
-        help="clip seconds (0 < d <= 30)",
+        help="clip seconds (0 < d <= 30; default 2 on cpu, 5 on cuda)",
     )
     parser.add_argument(
         "--repeats",
@@ -619,7 +621,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="handler: the handler figures; decode: the static-cache loop against generate",
     )
     args = parser.parse_args(argv)
-    args.dtype = args.dtype or DEFAULT_DTYPE[args.device]
+    if args.duration is None:
+        args.duration = DEFAULT_DURATION_SECONDS[args.device]
     if not 0 < args.duration <= 30:
         parser.error(f"--duration: must be > 0 and <= 30 (got {args.duration:g})")
     if args.repeats < 1:

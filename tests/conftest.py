@@ -13,6 +13,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 from musicgen_local.moto_server import FAKE_CREDENTIALS, running_s3_server
 from tests.import_identity import modules_loaded_twice
+from tests.support.shared_s3_servers import SHARED_S3_ENDPOINT_ENV
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -25,7 +26,11 @@ def inference_code_is_loaded_once() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def s3_endpoint_url() -> Iterator[str]:
-    """Endpoint URL of a moto S3 server process shared by the whole test session."""
+    """Endpoint URL of a moto S3 server process shared by the whole test session (or by many:
+    `tests.support.shared_s3_servers`)."""
+    if shared := os.environ.get(SHARED_S3_ENDPOINT_ENV):
+        yield shared
+        return
     with running_s3_server() as endpoint:
         yield endpoint
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -12,23 +13,19 @@ import pytest
 from musicgen_local.moto_server import FAKE_CREDENTIALS, running_s3_server
 from tests.integration.model_staging.staging_fixtures import FaultRow
 from tests.support.fake_hub import FakeHub, running_fake_hub
-
-# Real S3 (and moto by default) refuses parts under 5 MiB; the tests use KiB-sized parts so that
-# multipart uploads, resumes and part copies are exercised on small files.
-SMALL_PART_SERVER_ENV = {
-    "S3_UPLOAD_PART_MIN_SIZE": "1024",
-    "MOTO_S3_DEFAULT_KEY_BUFFER_SIZE": str(16 * 1024 * 1024),
-}
+from tests.support.shared_s3_servers import (
+    SHARED_SMALL_PART_S3_ENDPOINT_ENV,
+    SMALL_PART_SERVER_ENV,
+)
 
 
 @pytest.fixture(scope="session")
 def small_part_s3_endpoint_url() -> Iterator[str]:
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in SMALL_PART_SERVER_ENV.items():
-            patch.setenv(name, value)
-        with running_s3_server() as endpoint:
-            patch.undo()
-            yield endpoint
+    if shared := os.environ.get(SHARED_SMALL_PART_S3_ENDPOINT_ENV):
+        yield shared
+        return
+    with running_s3_server(SMALL_PART_SERVER_ENV) as endpoint:
+        yield endpoint
 
 
 @pytest.fixture

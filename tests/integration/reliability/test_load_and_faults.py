@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import statistics
@@ -146,27 +147,79 @@ def test_200_requests_from_24_threads_none_lost_none_duplicated(
     assert sorted(emulator_outcomes[i] for i in ids).count("Completed") == 180
 
 
-def _busiest(workers: list[psutil.Process], window: float = 0.5) -> psutil.Process:
-    before = {worker.pid: sum(worker.cpu_times()[:2]) for worker in workers}
-    time.sleep(window)
-    return max(workers, key=lambda worker: sum(worker.cpu_times()[:2]) - before[worker.pid])
+def _cpu_seconds(process: psutil.Process) -> float:
+    return sum(process.cpu_times()[:2])
+
+
+def _wait_until_idle(
+    workers: list[psutil.Process], *, deadline_seconds: float = 120.0, window: float = 0.5
+) -> None:
+    """Until no worker burns CPU for `window`: each has loaded the model and holds no request
+    (a worker still in model_fn would look like the request's holder)."""
+    deadline = time.monotonic() + deadline_seconds
+    while time.monotonic() < deadline:
+        before = [_cpu_seconds(worker) for worker in workers]
+        time.sleep(window)
+        if all(_cpu_seconds(w) - b < 0.02 for w, b in zip(workers, before, strict=True)):
+            return
+    raise AssertionError(f"the workers {[w.pid for w in workers]} never went idle")
+
+
+def _holder_of_the_request(
+    workers: list[psutil.Process],
+    *,
+    deadline_seconds: float = 60.0,
+    probe_seconds: float = 0.5,
+    busy_cpu_seconds: float = 0.05,
+) -> psutil.Process:
+    """Of workers all stopped (SIGSTOP) before a request was sent, the one holding it, stopped.
+
+    Workers are resumed one at a time, round robin, for a short probe each; only the probed one
+    can run, so the request cannot finish anywhere unseen. An idle worker waits on its socket and
+    burns (next to) no CPU; the holder starts on the request and is stopped again within one
+    poll, long before any decoder could finish it.
+    """
+    deadline = time.monotonic() + deadline_seconds
+    while time.monotonic() < deadline:
+        for worker in workers:
+            before = _cpu_seconds(worker)
+            worker.resume()
+            probe_end = time.monotonic() + probe_seconds
+            while time.monotonic() < probe_end:
+                time.sleep(0.02)
+                if _cpu_seconds(worker) - before > busy_cpu_seconds:
+                    worker.suspend()
+                    return worker
+            worker.suspend()
+    raise AssertionError(f"no worker of {[w.pid for w in workers]} took the request")
 
 
 def test_worker_killed_mid_request_fails_that_request_and_the_next_succeeds(
     traffic: LoopTraffic, local_stack: LocalStack, model_server_url: str
 ) -> None:
     runtime = traffic.runtime()
-    # Long enough that the worker is still generating when it is killed: 8 clips of 4 s.
+    workers = worker_processes(model_server_url)
+    _wait_until_idle(workers)
+    # Stopped before the request reaches them, so the kill lands mid-request however fast the
+    # decoder is.
+    for worker in workers:
+        worker.suspend()
+    victim = None
     doomed = f"kill-{uuid.uuid4().hex[:8]}"
     body = {"prompts": [f"{word} anthem" for word in WORDS[:8]], "duration": 4, "seed": 9}
-    traffic.submit(runtime, json.dumps(body).encode(), doomed)
-    deadline = time.monotonic() + 60
-    while local_stack.emulator.record.in_flight == 0 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.5)
-    workers = worker_processes(model_server_url)
-    victim = _busiest(workers)
-    victim.kill()
+    try:
+        traffic.submit(runtime, json.dumps(body).encode(), doomed)
+        deadline = time.monotonic() + 60
+        while local_stack.emulator.record.in_flight == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert local_stack.emulator.record.in_flight, "the emulator never took the request"
+        victim = _holder_of_the_request(workers)
+        victim.kill()
+    finally:
+        for worker in workers:
+            if worker is not victim:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    worker.resume()
     killed_at = time.monotonic()
     victim.wait(timeout=10)
 

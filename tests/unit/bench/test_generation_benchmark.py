@@ -130,3 +130,9 @@ def test_bad_flags_are_refused_naming_the_flag(
         parse_args(argv)
 
     assert message in capsys.readouterr().err
+
+
+def test_defaults_serve_what_model_fn_serves_with_a_short_cpu_clip() -> None:
+    args = parse_args([])
+
+    assert (args.device, args.dtype, args.duration) == ("cpu", "auto", 2.0)

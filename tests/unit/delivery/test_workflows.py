@@ -195,14 +195,20 @@ def test_no_long_lived_keys_and_no_privileged_pull_request_trigger() -> None:
         assert "pull_request_target" not in text, path.name
 
 
-def test_ci_tests_then_synthesizes_and_keeps_the_templates(
+def test_ci_tests_synthesizes_checks_reliability_and_keeps_the_templates(
     workflows: dict[str, dict[Any, Any]],
 ) -> None:
     ci = workflows["ci.yml"]
     assert set(ci["on"]) == {"pull_request", "push"}
     (job,) = ci["jobs"].values()
     runs = [step["run"] for step in job["steps"] if "run" in step]
-    assert runs.index("make test") < runs.index("make synth")
+    assert runs.index("make test") < runs.index("make synth") < runs.index("make reliability")
+    ci_run = (REPO_ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    assert [line for line in ci_run if line.startswith("make ")] == [
+        "make test",
+        "make synth",
+        "make reliability",
+    ]
     (python,) = _steps_using(ci, "actions/setup-python")
     assert python["with"]["python-version"] == "3.11"
     (node,) = _steps_using(ci, "actions/setup-node")
