@@ -30,6 +30,9 @@ MELODY_LINE = 64  # a melody for a non-melody model: the endpoint refuses it
 TWO_PROMPT_LINE = 50
 KILL_AFTER_LINES_DONE = 20
 RUN_TIMEOUT_SECONDS = 300
+# Ctrl-C comes when the first clip lands: the rest must outlast a starved test process (12 lines
+# of 0.2 s clips once all finished within the 50 ms poll on a loaded machine).
+PROMPTS_TO_INTERRUPT = 48
 
 
 def _wav(seconds: float) -> bytes:
@@ -220,7 +223,7 @@ def test_batch_ctrl_c_prints_the_summary_and_a_rerun_finishes(aws_environment, c
     prompts.write_text(
         "".join(
             json.dumps({"prompt": f"calm piano {n}", "duration": 0.2, "seed": n}) + "\n"
-            for n in range(1, 13)
+            for n in range(1, PROMPTS_TO_INTERRUPT + 1)
         )
     )
     clips = tmp_path / "out"
@@ -247,4 +250,4 @@ def test_batch_ctrl_c_prints_the_summary_and_a_rerun_finishes(aws_environment, c
 
     rerun = _run_batch(command, env=cli_env, cwd=tmp_path)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
-    assert len(list(clips.glob("short-*.wav"))) == 12
+    assert len(list(clips.glob("short-*.wav"))) == PROMPTS_TO_INTERRUPT

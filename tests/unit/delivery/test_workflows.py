@@ -165,6 +165,7 @@ def test_run_steps_call_only_makefile_targets_that_exist(
     assert {t for entry in called for t in entry[2]} == {
         "test",
         "synth",
+        "reliability",
         "diff",
         "diff-base",
         "deploy",
