@@ -1,14 +1,18 @@
-"""S3 locations, time budgets, Hub token secrets and digests of the staging runtime."""
+"""S3 locations, budgets, Hub token secrets, digests and code archives of the staging runtime."""
 
 from __future__ import annotations
 
 import hashlib
+import io
+import re
+import zipfile
 
 import pytest
 
 from constructs_lib.model_staging.runtime.staging.budget import Deadline, Unlimited
 from constructs_lib.model_staging.runtime.staging.digests import ContentDigest, VerificationError
 from constructs_lib.model_staging.runtime.staging.hub_token import read_hub_token
+from constructs_lib.model_staging.runtime.staging.package import code_files_from_zip
 from constructs_lib.model_staging.runtime.staging.s3_location import S3Location
 from constructs_lib.model_staging.runtime.staging.selection import HubFile
 
@@ -125,3 +129,56 @@ def test_digest_checks_size_sha256_and_git_blob() -> None:
         match=rf"w\.safetensors: sha256 mismatch: got {sha256}, the Hub lists {'0' * 64}$",
     ):
         other.verify()
+
+
+def zip_of(*entries: tuple[str, bytes]) -> bytes:
+    """A zip holding `entries` in this order; a name ending in "/" is a directory entry."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as bundle:
+        for name, body in entries:
+            bundle.writestr(zipfile.ZipInfo(name), body)
+    return buffer.getvalue()
+
+
+INFERENCE = ("inference.py", b"def model_fn(model_dir, context=None):\n    return model_dir\n")
+
+
+def test_code_files_from_zip_keeps_the_files_without_directories_or_bytecode() -> None:
+    archive = zip_of(
+        ("lib/", b""),
+        ("__pycache__/inference.cpython-311.pyc", b"\x00bytecode"),
+        INFERENCE,
+        ("lib/util.py", b"SCALE = 2\n"),
+        ("lib/__pycache__/notes.txt", b"left by a tool"),
+        ("stale.pyc", b"\x00bytecode"),
+        ("assets/presets.json", b"{}"),
+    )
+
+    assert code_files_from_zip(archive) == {
+        "inference.py": INFERENCE[1],
+        "lib/util.py": b"SCALE = 2\n",
+        "assets/presets.json": b"{}",
+    }
+
+
+@pytest.mark.parametrize("name", ["/etc/inference.py", "lib/../../inference.py", "../x.py"])
+def test_code_files_from_zip_refuses_paths_outside_the_folder(name: str) -> None:
+    archive = zip_of(INFERENCE, (name, b"escape = True\n"))
+
+    with pytest.raises(
+        ValueError, match=f"^code asset: unsafe path {re.escape(repr(name))} in the archive$"
+    ):
+        code_files_from_zip(archive)
+
+
+def test_code_files_from_zip_needs_inference_py_at_its_root() -> None:
+    archive = zip_of(("code/inference.py", INFERENCE[1]), ("b.py", b""), ("a.py", b""))
+
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "code asset: must hold inference.py at its root "
+            "(got ['a.py', 'b.py', 'code/inference.py'])"
+        ),
+    ):
+        code_files_from_zip(archive)
