@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from constructs_lib.model_staging.runtime.staging.budget import Unlimited
 from constructs_lib.model_staging.runtime.staging.package import (
@@ -417,3 +418,30 @@ def test_an_object_deleted_after_the_listing_is_copied_again(
     assert build(s3, bucket, weights)[0]
 
     assert read(s3, bucket, vanishing) == repo_files()["model.safetensors"]
+
+
+def test_a_failed_part_copy_aborts_its_upload(s3: Any, bucket: str) -> None:
+    """The weights changed under the build: the part copies fail and leave no upload behind."""
+    source = stage_user_weights(
+        s3, bucket, {"config.json": b"{}", "model.safetensors": bytes(3 * PART_SIZE)}
+    )
+    weights = user_weights(s3, source)
+    s3.delete_object(Bucket=bucket, Key=source.key("model.safetensors"))
+
+    with pytest.raises(ClientError, match="UploadPartCopy"):
+        build(s3, bucket, weights)
+
+    assert uploads(s3, bucket) == []
+
+
+def test_multipart_copies_number_their_parts_from_one(s3: Any, bucket: str) -> None:
+    """Parallel downloaders (the CRT's) fetch an object by part number, starting at part 1."""
+    body = bytes(range(256)) * (5 * PART_SIZE // 256)
+    source = stage_user_weights(s3, bucket, {"config.json": b"{}", "model.safetensors": body})
+
+    _, destination = build(s3, bucket, user_weights(s3, source))
+
+    key = destination.key("model.safetensors")
+    parts = [s3.head_object(Bucket=bucket, Key=key, PartNumber=n) for n in (1, 3)]
+    assert [part["PartsCount"] for part in parts] == [3, 3]
+    assert [part["ContentLength"] for part in parts] == [2 * PART_SIZE, PART_SIZE]

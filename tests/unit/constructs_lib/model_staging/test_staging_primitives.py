@@ -12,7 +12,10 @@ import pytest
 from constructs_lib.model_staging.runtime.staging.budget import Deadline, Unlimited
 from constructs_lib.model_staging.runtime.staging.digests import ContentDigest, VerificationError
 from constructs_lib.model_staging.runtime.staging.hub_token import read_hub_token
-from constructs_lib.model_staging.runtime.staging.package import code_files_from_zip
+from constructs_lib.model_staging.runtime.staging.package import (
+    code_files_from_zip,
+    package_location,
+)
 from constructs_lib.model_staging.runtime.staging.s3_location import S3Location
 from constructs_lib.model_staging.runtime.staging.selection import HubFile
 
@@ -182,3 +185,14 @@ def test_code_files_from_zip_needs_inference_py_at_its_root() -> None:
         ),
     ):
         code_files_from_zip(archive)
+
+
+@pytest.mark.parametrize("code_hash", ["short", "c0de" * 32 + "x", "../c0dec0de"])
+def test_package_location_refuses_a_bad_code_hash(code_hash: str) -> None:
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            f"code hash: must be 8-128 letters, digits, '_' or '-' (got {code_hash!r})"
+        ),
+    ):
+        package_location(S3Location("b", "packages/"), "facebook/musicgen-small", "v1", code_hash)
