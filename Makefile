@@ -81,9 +81,10 @@ e2e: $(VENV)/.dev-deps
 # Mutation testing of the modules where a silent mistake is worst (README "Tests"); not part of
 # `make test`. One mutant at a time: the CDK tests' jsii process cannot serve two forks at once.
 # Results are kept in mutants/, so a second run only tests what changed. The S3 servers start once
-# for every mutant's pytest session. MUTANTS="constructs_lib.model_staging*" narrows a run.
+# for every mutant's pytest session, and a mutant's run is killed past 3 GiB of memory
+# (tests/mutation/run.py). MUTANTS="constructs_lib.model_staging*" narrows a run.
 mutation: $(VENV)/.dev-deps
-	$(BIN)/python -m tests.support.shared_s3_servers $(BIN)/mutmut run --max-children 1 $(MUTANTS)
+	$(BIN)/python -m tests.mutation.run --max-children 1 $(MUTANTS)
 	$(BIN)/python -m tests.mutation.scores
 
 # Hostile inputs, schema properties, load and faults on the local loop (loopback only, bounded):

@@ -1,20 +1,16 @@
 """The test sessions' S3 servers, started once for many pytest sessions.
 
 `make mutation` runs one pytest session per mutant; a moto server per session would cost seconds
-each. This module starts the two servers the tests use (the plain one and the one that accepts
-KiB-sized parts) and runs a command with their URLs in the variables the fixtures read:
-
-    python -m tests.support.shared_s3_servers mutmut run --max-children 1
-
-Every test makes its own bucket, so sessions never see each other's objects.
+each. `running_shared_s3_servers()` starts the two servers the tests use (the plain one and the
+one that accepts KiB-sized parts) and yields the environment variables the fixtures read to use
+them instead of starting their own. Every test makes its own bucket, so sessions never see each
+other's objects.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from collections.abc import Sequence
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from musicgen_local.moto_server import running_s3_server
 
@@ -28,20 +24,10 @@ SMALL_PART_SERVER_ENV = {
 }
 
 
-def main(command: Sequence[str]) -> int:
-    if not command:
-        raise SystemExit("usage: python -m tests.support.shared_s3_servers COMMAND [ARG ...]")
+@contextmanager
+def running_shared_s3_servers() -> Iterator[dict[str, str]]:
     with (
         running_s3_server() as plain,
         running_s3_server(SMALL_PART_SERVER_ENV) as small_part,
     ):
-        environment = {
-            **os.environ,
-            SHARED_S3_ENDPOINT_ENV: plain,
-            SHARED_SMALL_PART_S3_ENDPOINT_ENV: small_part,
-        }
-        return subprocess.run(list(command), env=environment, check=False).returncode
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+        yield {SHARED_S3_ENDPOINT_ENV: plain, SHARED_SMALL_PART_S3_ENDPOINT_ENV: small_part}
