@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -16,7 +17,11 @@ from constructs_lib.model_staging.runtime.staging.hub import (
     HubError,
     RevisionNotFoundError,
 )
-from constructs_lib.model_staging.runtime.staging.transfer import VERIFIED_TAG
+from constructs_lib.model_staging.runtime.staging.transfer import (
+    _READ_BACK_CHUNK,
+    SHA256_METADATA,
+    VERIFIED_TAG,
+)
 from tests.integration.model_staging.staging_fixtures import (
     INFERENCE_FILES,
     MODEL_ID,
@@ -201,6 +206,70 @@ def test_a_completed_but_unverified_object_is_read_back(
     assert result.done
     assert not any(r.path.endswith("model.safetensors") for r in fake_hub.file_requests())
     assert s3.get_object_tagging(Bucket=bucket, Key=weights_key)["TagSet"][0]["Key"] == VERIFIED_TAG
+
+
+def test_an_upload_with_every_part_but_not_completed_is_completed_and_read_back(
+    fake_hub: FakeHub, s3: Any, bucket: str
+) -> None:
+    """A run that uploaded the last part but was stopped before completing the upload."""
+    files = repo_files()
+    repo = fake_hub.add_repo(MODEL_ID, files)
+    weights = files["model.safetensors"]
+    sha256 = hashlib.sha256(weights).hexdigest()
+    weights_key = prefix_of(repo.commit) + "model.safetensors"
+    upload_id = s3.create_multipart_upload(
+        Bucket=bucket, Key=weights_key, Metadata={SHA256_METADATA: sha256}
+    )["UploadId"]
+    for number, start in enumerate(range(0, len(weights), PART_SIZE), start=1):
+        s3.upload_part(
+            Bucket=bucket,
+            Key=weights_key,
+            UploadId=upload_id,
+            PartNumber=number,
+            Body=weights[start : start + PART_SIZE],
+        )
+    fake_hub.requests.clear()
+
+    result = stage(s3, bucket)
+
+    assert result.done
+    assert "model.safetensors" in result.stats.copied
+    assert not any(r.path.endswith("model.safetensors") for r in fake_hub.file_requests())
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    assert read(s3, bucket, weights_key) == weights
+    assert s3.head_object(Bucket=bucket, Key=weights_key)["ETag"].endswith('-6"')  # the 6 parts
+    assert s3.get_object_tagging(Bucket=bucket, Key=weights_key)["TagSet"] == [
+        {"Key": VERIFIED_TAG, "Value": sha256}
+    ]
+
+
+def test_the_budget_can_run_out_between_chunks_of_a_read_back(
+    fake_hub: FakeHub, s3: Any, bucket: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An unverified object one byte longer than a read-back chunk is read in two chunks; the
+    budget is checked before each, so a run can stop in between and the next one verifies it."""
+    files = repo_files(weights_size=_READ_BACK_CHUNK + 1)
+    repo = fake_hub.add_repo(MODEL_ID, files)
+    weights_key = prefix_of(repo.commit) + "model.safetensors"
+    s3.put_object(Bucket=bucket, Key=weights_key, Body=files["model.safetensors"])
+    caplog.set_level(logging.INFO, logger="constructs_lib.model_staging.runtime.staging.transfer")
+
+    # 2 small files before the weights in path order, then the first chunk of the read-back.
+    first = stage(s3, bucket, budget=PartBudget(2 + 1))
+
+    assert not first.done
+    stop = "model.safetensors: time budget exhausted while reading it back; continuing next run"
+    assert stop in caplog.messages
+    assert s3.get_object_tagging(Bucket=bucket, Key=weights_key)["TagSet"] == []
+    fake_hub.requests.clear()
+
+    second = stage(s3, bucket)
+
+    assert second.done
+    assert not any(r.path.endswith("model.safetensors") for r in fake_hub.file_requests())
+    assert s3.get_object_tagging(Bucket=bucket, Key=weights_key)["TagSet"] == [
+        {"Key": VERIFIED_TAG, "Value": hashlib.sha256(files["model.safetensors"]).hexdigest()}
+    ]
 
 
 def test_a_corrupt_unverified_object_is_deleted_and_restaged(
