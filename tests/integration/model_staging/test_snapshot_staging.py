@@ -50,6 +50,8 @@ def test_full_copy_is_byte_identical_with_manifest(fake_hub: FakeHub, s3: Any, b
 
     prefix = prefix_of(repo.commit)
     assert result.done and result.commit == repo.commit
+    assert result.stats.files_copied == len(INFERENCE_FILES)
+    assert sorted(result.stats.copied) == INFERENCE_FILES
     assert result.location.uri == f"s3://{bucket}/{prefix}"
     assert keys(s3, bucket) == sorted(prefix + name for name in [*INFERENCE_FILES, "manifest.json"])
     for name in INFERENCE_FILES:
@@ -189,6 +191,20 @@ def test_resume_after_the_hub_drops_connections(fake_hub: FakeHub, s3: Any, buck
     assert (
         read(s3, bucket, prefix_of(repo.commit) + "model.safetensors") == files["model.safetensors"]
     )
+
+
+def test_a_file_of_exactly_one_part_is_copied_in_one_put(
+    fake_hub: FakeHub, s3: Any, bucket: str
+) -> None:
+    files = repo_files(weights_size=PART_SIZE)
+    repo = fake_hub.add_repo(MODEL_ID, files)
+
+    assert stage(s3, bucket).done
+
+    weights_key = prefix_of(repo.commit) + "model.safetensors"
+    assert read(s3, bucket, weights_key) == files["model.safetensors"]
+    etag = s3.head_object(Bucket=bucket, Key=weights_key)["ETag"]
+    assert etag == '"' + hashlib.md5(files["model.safetensors"]).hexdigest() + '"'  # not "-1"
 
 
 def test_a_completed_but_unverified_object_is_read_back(
@@ -408,13 +424,16 @@ def test_gated_model_needs_the_token_and_it_never_reaches_the_cdn(
 
 
 def test_deadline_of_zero_copies_nothing_and_reports_not_done(
-    fake_hub: FakeHub, s3: Any, bucket: str
+    fake_hub: FakeHub, s3: Any, bucket: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     fake_hub.add_repo(MODEL_ID, repo_files())
+    caplog.set_level(logging.INFO, logger="constructs_lib.model_staging.runtime.staging.transfer")
 
     result = stage(s3, bucket, budget=Deadline(0))
 
     assert not result.done
+    stop = "config.json: time budget exhausted before starting; continuing next run"
+    assert stop in caplog.messages
     assert keys(s3, bucket) == []
 
 
