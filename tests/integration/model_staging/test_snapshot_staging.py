@@ -52,6 +52,7 @@ def test_full_copy_is_byte_identical_with_manifest(fake_hub: FakeHub, s3: Any, b
     assert result.done and result.commit == repo.commit
     assert result.stats.files_copied == len(INFERENCE_FILES)
     assert sorted(result.stats.copied) == INFERENCE_FILES
+    assert result.stats.bytes_from_hub == sum(len(files[name]) for name in INFERENCE_FILES)
     assert result.location.uri == f"s3://{bucket}/{prefix}"
     assert keys(s3, bucket) == sorted(prefix + name for name in [*INFERENCE_FILES, "manifest.json"])
     for name in INFERENCE_FILES:
@@ -131,12 +132,18 @@ def test_manifest_is_only_written_once_everything_is_staged(
     assert result.done == (units >= 14)
 
 
-def test_resume_mid_file_after_the_budget_runs_out(fake_hub: FakeHub, s3: Any, bucket: str) -> None:
+def test_resume_mid_file_after_the_budget_runs_out(
+    fake_hub: FakeHub, s3: Any, bucket: str, caplog: pytest.LogCaptureFixture
+) -> None:
     files = repo_files()
     repo = fake_hub.add_repo(MODEL_ID, files)
+    caplog.set_level(logging.INFO, logger="constructs_lib.model_staging.runtime.staging.transfer")
     # 2 small files before the weights in path order, then 1 check to start the file + 2 parts.
     first = stage(s3, bucket, budget=PartBudget(2 + 1 + 2))
     assert not first.done
+    size = len(files["model.safetensors"])
+    stop = f"model.safetensors: time budget exhausted at byte {2 * PART_SIZE} of {size}"
+    assert f"{stop}; continuing next run" in caplog.messages
     weights_key = prefix_of(repo.commit) + "model.safetensors"
     uploads = s3.list_multipart_uploads(Bucket=bucket)["Uploads"]
     assert [upload["Key"] for upload in uploads] == [weights_key]
@@ -153,7 +160,6 @@ def test_resume_mid_file_after_the_budget_runs_out(fake_hub: FakeHub, s3: Any, b
         ),
         key=lambda header: int(header.removeprefix("bytes=").split("-")[0]),
     )
-    size = len(files["model.safetensors"])
     expected = [
         f"bytes={start}-{min(start + PART_SIZE, size) - 1}"
         for start in range(2 * PART_SIZE, size, PART_SIZE)
@@ -257,6 +263,30 @@ def test_an_upload_with_every_part_but_not_completed_is_completed_and_read_back(
     assert s3.get_object_tagging(Bucket=bucket, Key=weights_key)["TagSet"] == [
         {"Key": VERIFIED_TAG, "Value": sha256}
     ]
+
+
+def test_older_open_uploads_of_the_file_are_aborted(
+    fake_hub: FakeHub, s3: Any, bucket: str
+) -> None:
+    """Two runs that stopped mid-file (say, in parallel) each left an open upload of the key."""
+    files = repo_files()
+    repo = fake_hub.add_repo(MODEL_ID, files)
+    weights = files["model.safetensors"]
+    weights_key = prefix_of(repo.commit) + "model.safetensors"
+    for _ in range(2):
+        upload_id = s3.create_multipart_upload(Bucket=bucket, Key=weights_key)["UploadId"]
+        s3.upload_part(
+            Bucket=bucket,
+            Key=weights_key,
+            UploadId=upload_id,
+            PartNumber=1,
+            Body=weights[:PART_SIZE],
+        )
+
+    assert stage(s3, bucket).done
+
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    assert read(s3, bucket, weights_key) == weights
 
 
 def test_the_budget_can_run_out_between_chunks_of_a_read_back(
