@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -16,7 +17,11 @@ from constructs_lib.model_staging.runtime.staging.hub import (
     HubError,
     RevisionNotFoundError,
 )
-from constructs_lib.model_staging.runtime.staging.transfer import VERIFIED_TAG
+from constructs_lib.model_staging.runtime.staging.transfer import (
+    _READ_BACK_CHUNK,
+    SHA256_METADATA,
+    VERIFIED_TAG,
+)
 from tests.integration.model_staging.staging_fixtures import (
     INFERENCE_FILES,
     MODEL_ID,
@@ -45,6 +50,9 @@ def test_full_copy_is_byte_identical_with_manifest(fake_hub: FakeHub, s3: Any, b
 
     prefix = prefix_of(repo.commit)
     assert result.done and result.commit == repo.commit
+    assert result.stats.files_copied == len(INFERENCE_FILES)
+    assert sorted(result.stats.copied) == INFERENCE_FILES
+    assert result.stats.bytes_from_hub == sum(len(files[name]) for name in INFERENCE_FILES)
     assert result.location.uri == f"s3://{bucket}/{prefix}"
     assert keys(s3, bucket) == sorted(prefix + name for name in [*INFERENCE_FILES, "manifest.json"])
     for name in INFERENCE_FILES:
@@ -124,12 +132,18 @@ def test_manifest_is_only_written_once_everything_is_staged(
     assert result.done == (units >= 14)
 
 
-def test_resume_mid_file_after_the_budget_runs_out(fake_hub: FakeHub, s3: Any, bucket: str) -> None:
+def test_resume_mid_file_after_the_budget_runs_out(
+    fake_hub: FakeHub, s3: Any, bucket: str, caplog: pytest.LogCaptureFixture
+) -> None:
     files = repo_files()
     repo = fake_hub.add_repo(MODEL_ID, files)
+    caplog.set_level(logging.INFO, logger="constructs_lib.model_staging.runtime.staging.transfer")
     # 2 small files before the weights in path order, then 1 check to start the file + 2 parts.
     first = stage(s3, bucket, budget=PartBudget(2 + 1 + 2))
     assert not first.done
+    size = len(files["model.safetensors"])
+    stop = f"model.safetensors: time budget exhausted at byte {2 * PART_SIZE} of {size}"
+    assert f"{stop}; continuing next run" in caplog.messages
     weights_key = prefix_of(repo.commit) + "model.safetensors"
     uploads = s3.list_multipart_uploads(Bucket=bucket)["Uploads"]
     assert [upload["Key"] for upload in uploads] == [weights_key]
@@ -146,7 +160,6 @@ def test_resume_mid_file_after_the_budget_runs_out(fake_hub: FakeHub, s3: Any, b
         ),
         key=lambda header: int(header.removeprefix("bytes=").split("-")[0]),
     )
-    size = len(files["model.safetensors"])
     expected = [
         f"bytes={start}-{min(start + PART_SIZE, size) - 1}"
         for start in range(2 * PART_SIZE, size, PART_SIZE)
@@ -186,6 +199,20 @@ def test_resume_after_the_hub_drops_connections(fake_hub: FakeHub, s3: Any, buck
     )
 
 
+def test_a_file_of_exactly_one_part_is_copied_in_one_put(
+    fake_hub: FakeHub, s3: Any, bucket: str
+) -> None:
+    files = repo_files(weights_size=PART_SIZE)
+    repo = fake_hub.add_repo(MODEL_ID, files)
+
+    assert stage(s3, bucket).done
+
+    weights_key = prefix_of(repo.commit) + "model.safetensors"
+    assert read(s3, bucket, weights_key) == files["model.safetensors"]
+    etag = s3.head_object(Bucket=bucket, Key=weights_key)["ETag"]
+    assert etag == '"' + hashlib.md5(files["model.safetensors"]).hexdigest() + '"'  # not "-1"
+
+
 def test_a_completed_but_unverified_object_is_read_back(
     fake_hub: FakeHub, s3: Any, bucket: str
 ) -> None:
@@ -201,6 +228,97 @@ def test_a_completed_but_unverified_object_is_read_back(
     assert result.done
     assert not any(r.path.endswith("model.safetensors") for r in fake_hub.file_requests())
     assert s3.get_object_tagging(Bucket=bucket, Key=weights_key)["TagSet"][0]["Key"] == VERIFIED_TAG
+
+
+def test_an_upload_with_every_part_but_not_completed_is_completed_and_read_back(
+    fake_hub: FakeHub, s3: Any, bucket: str
+) -> None:
+    """A run that uploaded the last part but was stopped before completing the upload."""
+    files = repo_files()
+    repo = fake_hub.add_repo(MODEL_ID, files)
+    weights = files["model.safetensors"]
+    sha256 = hashlib.sha256(weights).hexdigest()
+    weights_key = prefix_of(repo.commit) + "model.safetensors"
+    upload_id = s3.create_multipart_upload(
+        Bucket=bucket, Key=weights_key, Metadata={SHA256_METADATA: sha256}
+    )["UploadId"]
+    for number, start in enumerate(range(0, len(weights), PART_SIZE), start=1):
+        s3.upload_part(
+            Bucket=bucket,
+            Key=weights_key,
+            UploadId=upload_id,
+            PartNumber=number,
+            Body=weights[start : start + PART_SIZE],
+        )
+    fake_hub.requests.clear()
+
+    result = stage(s3, bucket)
+
+    assert result.done
+    assert "model.safetensors" in result.stats.copied
+    assert not any(r.path.endswith("model.safetensors") for r in fake_hub.file_requests())
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    assert read(s3, bucket, weights_key) == weights
+    assert s3.head_object(Bucket=bucket, Key=weights_key)["ETag"].endswith('-6"')  # the 6 parts
+    assert s3.get_object_tagging(Bucket=bucket, Key=weights_key)["TagSet"] == [
+        {"Key": VERIFIED_TAG, "Value": sha256}
+    ]
+
+
+def test_older_open_uploads_of_the_file_are_aborted(
+    fake_hub: FakeHub, s3: Any, bucket: str
+) -> None:
+    """Two runs that stopped mid-file (say, in parallel) each left an open upload of the key.
+
+    Which one is resumed is not checked: moto lists every upload with the same `Initiated`.
+    """
+    files = repo_files()
+    repo = fake_hub.add_repo(MODEL_ID, files)
+    weights = files["model.safetensors"]
+    weights_key = prefix_of(repo.commit) + "model.safetensors"
+    for _ in range(2):
+        upload_id = s3.create_multipart_upload(Bucket=bucket, Key=weights_key)["UploadId"]
+        s3.upload_part(
+            Bucket=bucket,
+            Key=weights_key,
+            UploadId=upload_id,
+            PartNumber=1,
+            Body=weights[:PART_SIZE],
+        )
+
+    assert stage(s3, bucket).done
+
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    assert read(s3, bucket, weights_key) == weights
+
+
+def test_the_budget_can_run_out_between_chunks_of_a_read_back(
+    fake_hub: FakeHub, s3: Any, bucket: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An unverified object one byte longer than a read-back chunk is read in two chunks; the
+    budget is checked before each, so a run can stop in between and the next one verifies it."""
+    files = repo_files(weights_size=_READ_BACK_CHUNK + 1)
+    repo = fake_hub.add_repo(MODEL_ID, files)
+    weights_key = prefix_of(repo.commit) + "model.safetensors"
+    s3.put_object(Bucket=bucket, Key=weights_key, Body=files["model.safetensors"])
+    caplog.set_level(logging.INFO, logger="constructs_lib.model_staging.runtime.staging.transfer")
+
+    # 2 small files before the weights in path order, then the first chunk of the read-back.
+    first = stage(s3, bucket, budget=PartBudget(2 + 1))
+
+    assert not first.done
+    stop = "model.safetensors: time budget exhausted while reading it back; continuing next run"
+    assert stop in caplog.messages
+    assert s3.get_object_tagging(Bucket=bucket, Key=weights_key)["TagSet"] == []
+    fake_hub.requests.clear()
+
+    second = stage(s3, bucket)
+
+    assert second.done
+    assert not any(r.path.endswith("model.safetensors") for r in fake_hub.file_requests())
+    assert s3.get_object_tagging(Bucket=bucket, Key=weights_key)["TagSet"] == [
+        {"Key": VERIFIED_TAG, "Value": hashlib.sha256(files["model.safetensors"]).hexdigest()}
+    ]
 
 
 def test_a_corrupt_unverified_object_is_deleted_and_restaged(
@@ -339,13 +457,16 @@ def test_gated_model_needs_the_token_and_it_never_reaches_the_cdn(
 
 
 def test_deadline_of_zero_copies_nothing_and_reports_not_done(
-    fake_hub: FakeHub, s3: Any, bucket: str
+    fake_hub: FakeHub, s3: Any, bucket: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     fake_hub.add_repo(MODEL_ID, repo_files())
+    caplog.set_level(logging.INFO, logger="constructs_lib.model_staging.runtime.staging.transfer")
 
     result = stage(s3, bucket, budget=Deadline(0))
 
     assert not result.done
+    stop = "config.json: time budget exhausted before starting; continuing next run"
+    assert stop in caplog.messages
     assert keys(s3, bucket) == []
 
 
