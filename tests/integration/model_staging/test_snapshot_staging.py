@@ -188,12 +188,14 @@ def test_resume_after_the_hub_drops_connections(fake_hub: FakeHub, s3: Any, buck
     result = stage(s3, bucket)
 
     assert result.done
-    first_range = next(
-        request.headers["Range"]
+    # The resumed run fetches its parts in parallel, so the Hub records them in no fixed order:
+    # what matters is that none before the dropped part is fetched again.
+    ranges = sorted(
+        int(request.headers["Range"].removeprefix("bytes=").split("-")[0])
         for request in fake_hub.file_requests()
         if request.path.endswith("model.safetensors")
     )
-    assert first_range == f"bytes={2 * PART_SIZE}-{3 * PART_SIZE - 1}"
+    assert ranges[0] == 2 * PART_SIZE
     assert (
         read(s3, bucket, prefix_of(repo.commit) + "model.safetensors") == files["model.safetensors"]
     )
