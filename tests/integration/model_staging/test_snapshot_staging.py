@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 import logging
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -267,29 +268,48 @@ def test_an_upload_with_every_part_but_not_completed_is_completed_and_read_back(
     ]
 
 
-def test_older_open_uploads_of_the_file_are_aborted(
+def test_the_newest_open_upload_is_resumed_and_older_ones_aborted(
     fake_hub: FakeHub, s3: Any, bucket: str
 ) -> None:
-    """Two runs that stopped mid-file (say, in parallel) each left an open upload of the key.
+    """Two runs that stopped mid-file each left an open upload of the key; the newer one got
+    further (two parts against one), so resuming it fetches less from the Hub.
 
-    Which one is resumed is not checked: moto lists every upload with the same `Initiated`.
+    moto lists every upload with one fixed `Initiated` (2010-11-10T20:48:33Z), where S3 reports
+    when each was created. The hook gives the listing the times S3 would: one minute apart, in the
+    order this test created them.
     """
     files = repo_files()
     repo = fake_hub.add_repo(MODEL_ID, files)
     weights = files["model.safetensors"]
     weights_key = prefix_of(repo.commit) + "model.safetensors"
-    for _ in range(2):
+    created: list[str] = []
+    for parts in (1, 2):
         upload_id = s3.create_multipart_upload(Bucket=bucket, Key=weights_key)["UploadId"]
-        s3.upload_part(
-            Bucket=bucket,
-            Key=weights_key,
-            UploadId=upload_id,
-            PartNumber=1,
-            Body=weights[:PART_SIZE],
-        )
+        created.append(upload_id)
+        for number in range(1, parts + 1):
+            s3.upload_part(
+                Bucket=bucket,
+                Key=weights_key,
+                UploadId=upload_id,
+                PartNumber=number,
+                Body=weights[(number - 1) * PART_SIZE : number * PART_SIZE],
+            )
+    started = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def initiated_in_creation_order(parsed: dict[str, Any], **_: Any) -> None:
+        for upload in parsed.get("Uploads", []):
+            upload["Initiated"] = started + timedelta(minutes=created.index(upload["UploadId"]))
+
+    s3.meta.events.register("after-call.s3.ListMultipartUploads", initiated_in_creation_order)
 
     assert stage(s3, bucket).done
 
+    weights_ranges = sorted(
+        int(request.headers["Range"].removeprefix("bytes=").split("-")[0])
+        for request in fake_hub.file_requests()
+        if request.path.endswith("model.safetensors")
+    )
+    assert weights_ranges[0] == 2 * PART_SIZE, "the newest upload (2 parts) was not resumed"
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
     assert read(s3, bucket, weights_key) == weights
 
