@@ -42,6 +42,7 @@ from constructs_lib.model_staging.runtime.staging.s3_location import S3Location
 from constructs_lib.model_staging.runtime.staging.snapshot import stage_snapshot
 from musicgen_local.moto_server import FAKE_CREDENTIALS, running_s3_server
 from tests.support.fake_hub import FakeHub, GeneratedFile, running_fake_hub
+from tests.support.process_cpu import cpu_seconds
 
 MIB = 1024 * 1024
 MODEL_ID = "bench/large-model"
@@ -93,11 +94,6 @@ def _s3_server_process() -> psutil.Process:
     return servers[0]
 
 
-def _process_cpu_seconds(process: psutil.Process) -> float:
-    times = process.cpu_times()
-    return times.user + times.system
-
-
 @dataclass
 class Run:
     workers: int
@@ -122,7 +118,7 @@ def _measured_run(
     clock.asked_at = None
     load_before = os.getloadavg()[0]
     cpu = _cpu_seconds(resource.RUSAGE_SELF)
-    server_cpu = _process_cpu_seconds(server)
+    server_cpu = cpu_seconds(server)
     began = time.monotonic()
     seconds = _stage_once(s3, hub, workers, part_size, sha256)
     if clock.asked_at is None:
@@ -132,7 +128,7 @@ def _measured_run(
         seconds=seconds,
         parts_seconds=clock.asked_at - began,
         cpu_seconds=_cpu_seconds(resource.RUSAGE_SELF) - cpu,
-        s3_server_cpu_seconds=_process_cpu_seconds(server) - server_cpu,
+        s3_server_cpu_seconds=cpu_seconds(server) - server_cpu,
         load_before=load_before,
         load_after=os.getloadavg()[0],
         peak_rss_mib=_peak_rss_mib(),

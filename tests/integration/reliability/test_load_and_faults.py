@@ -27,6 +27,7 @@ from musicgen_local.model_server import worker_processes
 from reliability.results import record
 from tests.integration.e2e.conftest import LocalStack
 from tests.integration.reliability.loop_traffic import LoopTraffic, Outcome
+from tests.support.process_cpu import cpu_seconds
 
 pytestmark = [pytest.mark.integration, pytest.mark.heavy, pytest.mark.reliability]
 
@@ -147,10 +148,6 @@ def test_200_requests_from_24_threads_none_lost_none_duplicated(
     assert sorted(emulator_outcomes[i] for i in ids).count("Completed") == 180
 
 
-def _cpu_seconds(process: psutil.Process) -> float:
-    return sum(process.cpu_times()[:2])
-
-
 def _wait_until_idle(
     workers: list[psutil.Process], *, deadline_seconds: float = 120.0, window: float = 0.5
 ) -> None:
@@ -158,9 +155,9 @@ def _wait_until_idle(
     (a worker still in model_fn would look like the request's holder)."""
     deadline = time.monotonic() + deadline_seconds
     while time.monotonic() < deadline:
-        before = [_cpu_seconds(worker) for worker in workers]
+        before = [cpu_seconds(worker) for worker in workers]
         time.sleep(window)
-        if all(_cpu_seconds(w) - b < 0.02 for w, b in zip(workers, before, strict=True)):
+        if all(cpu_seconds(w) - b < 0.02 for w, b in zip(workers, before, strict=True)):
             return
     raise AssertionError(f"the workers {[w.pid for w in workers]} never went idle")
 
@@ -182,12 +179,12 @@ def _holder_of_the_request(
     deadline = time.monotonic() + deadline_seconds
     while time.monotonic() < deadline:
         for worker in workers:
-            before = _cpu_seconds(worker)
+            before = cpu_seconds(worker)
             worker.resume()
             probe_end = time.monotonic() + probe_seconds
             while time.monotonic() < probe_end:
                 time.sleep(0.02)
-                if _cpu_seconds(worker) - before > busy_cpu_seconds:
+                if cpu_seconds(worker) - before > busy_cpu_seconds:
                     worker.suspend()
                     return worker
             worker.suspend()
