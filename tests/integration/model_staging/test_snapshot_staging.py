@@ -314,6 +314,26 @@ def test_the_newest_open_upload_is_resumed_and_older_ones_aborted(
     assert read(s3, bucket, weights_key) == weights
 
 
+def test_an_open_upload_holding_more_than_the_file_is_aborted_and_restarted(
+    fake_hub: FakeHub, s3: Any, bucket: str
+) -> None:
+    """Parts that add up to more bytes than the Hub's file cannot be its start: that upload is
+    aborted and the file is uploaded afresh."""
+    files = repo_files()
+    repo = fake_hub.add_repo(MODEL_ID, files)
+    weights = files["model.safetensors"]
+    weights_key = prefix_of(repo.commit) + "model.safetensors"
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key=weights_key)["UploadId"]
+    s3.upload_part(
+        Bucket=bucket, Key=weights_key, UploadId=upload_id, PartNumber=1, Body=weights + b"x"
+    )
+
+    assert stage(s3, bucket).done
+
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    assert read(s3, bucket, weights_key) == weights
+
+
 def test_the_budget_can_run_out_between_chunks_of_a_read_back(
     fake_hub: FakeHub, s3: Any, bucket: str, caplog: pytest.LogCaptureFixture
 ) -> None:
