@@ -70,8 +70,14 @@ def test_full_copy_is_byte_identical_with_manifest(fake_hub: FakeHub, s3: Any, b
     ]
     weights_key = prefix + "model.safetensors"
     assert s3.head_object(Bucket=bucket, Key=weights_key)["ETag"].endswith('-6"')  # 6 parts
-    tags = s3.get_object_tagging(Bucket=bucket, Key=weights_key)["TagSet"]
-    assert tags == [{"Key": VERIFIED_TAG, "Value": manifest["files"][2]["sha256"]}]
+    # Small files are put whole, the weights in parts: each way records and tags the sha256.
+    for entry in manifest["files"]:
+        key = prefix + entry["path"]
+        assert s3.head_object(Bucket=bucket, Key=key)["Metadata"] == {
+            SHA256_METADATA: entry["sha256"]
+        }, key
+        tags = s3.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]
+        assert tags == [{"Key": VERIFIED_TAG, "Value": entry["sha256"]}], key
 
 
 def test_branch_and_tag_resolve_to_the_commit(fake_hub: FakeHub, s3: Any, bucket: str) -> None:

@@ -245,8 +245,9 @@ class FileStager:
             if sum(part["Size"] for part in parts) <= file.size:
                 return upload_id, parts
             self._s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+        # Only LFS files, which carry the Hub's sha256, are uploaded in parts (`stage`).
         created = self._s3.create_multipart_upload(
-            Bucket=bucket, Key=key, Metadata={SHA256_METADATA: file.sha256 or ""}
+            Bucket=bucket, Key=key, Metadata={SHA256_METADATA: file.sha256}
         )
         return created["UploadId"], []
 

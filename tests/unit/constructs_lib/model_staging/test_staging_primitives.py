@@ -8,6 +8,7 @@ import re
 import zipfile
 
 import pytest
+from botocore.exceptions import ClientError
 
 from constructs_lib.model_staging.runtime.staging.budget import Deadline, Unlimited
 from constructs_lib.model_staging.runtime.staging.digests import ContentDigest, VerificationError
@@ -18,6 +19,7 @@ from constructs_lib.model_staging.runtime.staging.package import (
 )
 from constructs_lib.model_staging.runtime.staging.s3_location import S3Location
 from constructs_lib.model_staging.runtime.staging.selection import HubFile
+from constructs_lib.model_staging.runtime.staging.transfer import FileStager, is_missing
 
 
 @pytest.mark.parametrize(
@@ -196,3 +198,38 @@ def test_package_location_refuses_a_bad_code_hash(code_hash: str) -> None:
         ),
     ):
         package_location(S3Location("b", "packages/"), "facebook/musicgen-small", "v1", code_hash)
+
+
+@pytest.mark.parametrize(
+    ("code", "missing"),
+    [
+        ("404", True),  # a HEAD answer has no body: botocore names the error by its status
+        ("NoSuchKey", True),
+        ("NotFound", True),
+        ("403", False),
+        ("AccessDenied", False),
+        ("NoSuchBucket", False),  # a missing bucket is a misconfiguration, not a missing object
+    ],
+)
+def test_is_missing_knows_the_not_found_codes(code: str, missing: bool) -> None:
+    error = ClientError({"Error": {"Code": code, "Message": "m"}}, "HeadObject")
+
+    assert is_missing(error) is missing
+
+
+def test_is_missing_reads_an_error_answer_without_an_error_code_as_present() -> None:
+    assert is_missing(ClientError({}, "HeadObject")) is False
+
+
+def test_a_file_stager_needs_a_worker() -> None:
+    with pytest.raises(ValueError, match=r"^workers: must be at least 1 \(got 0\)$"):
+        FileStager(
+            s3=None,
+            hub=None,  # type: ignore[arg-type]
+            model_id="facebook/musicgen-small",
+            commit="0" * 40,
+            destination=S3Location(bucket="bucket", prefix="models/"),
+            budget=Unlimited(),
+            part_size=5 * 1024 * 1024,
+            workers=0,
+        )
