@@ -15,6 +15,7 @@ from inference_code.request_schema import (
     GenerationRequest,
     RequestValidationError,
     check_model_support,
+    load_json_body,
     parse_request,
 )
 
@@ -239,6 +240,42 @@ REFUSALS = [
         {**P, "format": X80},
         f"format: must be one of wav, flac (got '{'x' * 56}...)",
     ),
+    (
+        # Only the first 61 characters are quoted: a quote after them cannot change repr's quotes.
+        "a quote past the shown part",
+        {**P, "format": "a" * 61 + "'"},
+        f"format: must be one of wav, flac (got '{'a' * 56}...)",
+    ),
+    ("prompt null", {"prompt": None}, "prompt: must be a string (got None)"),
+    # A library caller can hand in any Python value: its type is named, never its contents.
+    ("prompt as bytes", {"prompt": b"calm"}, "prompt: must be a string (got bytes)"),
+    (
+        "lone surrogate",
+        {"prompts": ["ok", "a\ud800b"]},
+        "prompts[1]: must be valid Unicode text (a lone surrogate at position 1)",
+    ),
+    (
+        "unknown field quoted as given",
+        {**P, "Xtra": 1},
+        "Xtra: is not a known field; accepted fields are prompt, prompts, duration, "
+        "guidance_scale, temperature, top_k, top_p, do_sample, seed, format, normalize, melody, "
+        "audio_prompt, include_prompt, texts, generation_params, bucket_name",
+    ),
+    (
+        "duration under one frame",
+        {**P, "duration": 0.01},
+        "duration: must be at least one audio frame, 0.02 s (got 0.01)",
+    ),
+    (
+        "seed of 192 bits shown whole",
+        {**P, "seed": 2**191},
+        f"seed: must be >= 0 and < 4294967296 (got {2**191})",
+    ),
+    (
+        "seed of 193 bits shown by size",
+        {**P, "seed": 2**192},
+        "seed: must be >= 0 and < 4294967296 (got an integer of 193 bits)",
+    ),
 ]
 
 
@@ -357,3 +394,39 @@ def test_melody_needs_a_melody_model() -> None:
     with pytest.raises(RequestValidationError) as caught:
         parse_request({**P, "melody": "UklGRg=="}, max_duration_seconds=MAX, is_melody_model=False)
     assert str(caught.value) == "melody: is only supported by melody models (musicgen-melody*)"
+
+
+@pytest.mark.parametrize("top_k", [1, 64])
+def test_top_k_up_to_the_codebook_size_is_served(top_k: int) -> None:
+    request = parse_request({**P, "top_k": top_k}, max_duration_seconds=MAX)
+    check_model_support(request, is_melody_model=False, codebook_size=64)
+
+
+def test_the_default_top_k_is_served_by_a_model_with_fewer_codes() -> None:
+    check_model_support(
+        parse_request(P, max_duration_seconds=MAX), is_melody_model=False, codebook_size=64
+    )
+
+
+def test_top_k_over_the_codebook_size_is_refused() -> None:
+    request = parse_request({**P, "top_k": 65}, max_duration_seconds=MAX)
+    with pytest.raises(RequestValidationError) as caught:
+        check_model_support(request, is_melody_model=False, codebook_size=64)
+    assert str(caught.value) == "top_k: must be <= 64, this model's codebook size (got 65)"
+    assert caught.value.field == "top_k"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (" \n", "body: must not be empty"),
+        ("[" * 20_001, "body: must hold at most 20000 commas, arrays and objects (got 20001)"),
+        ('{"prompt": }', "body: must be valid JSON (Expecting value at line 1 column 12)"),
+    ],
+    ids=["blank", "too many separators", "not JSON"],
+)
+def test_a_body_that_is_not_a_json_request_is_refused_as_body(body: str, message: str) -> None:
+    with pytest.raises(RequestValidationError) as caught:
+        load_json_body(body)
+    assert str(caught.value) == message
+    assert caught.value.field == "body"
