@@ -225,7 +225,7 @@ def test_a_file_stager_needs_a_worker() -> None:
     with pytest.raises(ValueError, match=r"^workers: must be at least 1 \(got 0\)$"):
         FileStager(
             s3=None,
-            hub=None,  # type: ignore[arg-type]
+            hub=None,
             model_id="facebook/musicgen-small",
             commit="0" * 40,
             destination=S3Location(bucket="bucket", prefix="models/"),
