@@ -1,4 +1,5 @@
-"""`make mutation`'s memory bound: a runaway mutant's process is killed, a normal one is not."""
+"""`make mutation`'s bounds: a mutant's process that grows without end or hangs is killed; a normal
+one, or a long run that is not a mutant's, is not."""
 
 from __future__ import annotations
 
@@ -22,13 +23,18 @@ GROWS_WITHOUT_END = (
     "    chunks.append(bytearray(16 * 1024 * 1024))\n"
 )
 STAYS_SMALL = "import time\ntime.sleep(3)\n"
+HANGS = "import time\ntime.sleep(120)\n"
+WALL_LIMIT = 1.0
 
 
-def _run_watched(code: str) -> int:
-    """Run `code` as a grandchild of a shell, watched as mutmut's forks are; its exit status."""
-    parent = subprocess.Popen(["sh", "-c", f'"{sys.executable}" -c "$0"', code])
+def _run_watched(code: str, *, name: str = "job") -> int:
+    """Run `code` as a grandchild of a shell, watched as mutmut's forks are, with `name` in its
+    command line (as mutmut titles a mutant's run); its exit status."""
+    parent = subprocess.Popen(["sh", "-c", f'"{sys.executable}" -c "$0" "$1"', code, name])
     stop = threading.Event()
-    watchdog = threading.Thread(target=_watch, args=(psutil.Process(parent.pid), stop, LIMIT))
+    watchdog = threading.Thread(
+        target=_watch, args=(psutil.Process(parent.pid), stop, LIMIT, WALL_LIMIT)
+    )
     watchdog.start()
     try:
         return parent.wait(timeout=60)
@@ -43,3 +49,11 @@ def test_a_process_growing_past_the_bound_is_killed() -> None:
 
 def test_a_process_under_the_bound_runs_to_its_end() -> None:
     assert _run_watched(STAYS_SMALL) == 0
+
+
+def test_a_mutants_run_past_the_wall_clock_bound_is_killed() -> None:
+    assert _run_watched(HANGS, name="pkg.mod.x_f__mutmut_3") == 128 + signal.SIGKILL
+
+
+def test_a_long_run_that_is_not_a_mutants_is_left_alone() -> None:
+    assert _run_watched(STAYS_SMALL, name="stats") == 0
