@@ -30,9 +30,10 @@ from tests.support.shared_s3_servers import running_shared_s3_servers
 RSS_LIMIT_BYTES = 3 * 1024**3
 WALL_LIMIT_SECONDS = 180.0
 POLL_SECONDS = 0.5
-# mutmut names each forked test run after its mutant (`mutmut: pkg.module.x_f__mutmut_3`); the
-# stats and clean-test runs, which take minutes, carry no such name.
-MUTANT_RUN_MARKER = "__mutmut_"
+# mutmut titles each forked test run after its mutant (`mutmut: pkg.module.x_f__mutmut_3`); its
+# own process (whose arguments may name mutants too) and the stats and clean-test runs, which
+# take minutes, are not titled so.
+MUTANT_RUN_TITLE = "mutmut: "
 
 
 def _watch(
@@ -51,10 +52,9 @@ def _watch(
                 if child.memory_info().rss > limit:
                     print(f"mutation: SIGKILL {child.pid} over {limit >> 20} MiB", flush=True)
                     child.kill()
-                elif (
-                    time.time() - child.create_time() > wall_limit
-                    and MUTANT_RUN_MARKER in " ".join(child.cmdline())
-                ):
+                elif time.time() - child.create_time() > wall_limit and " ".join(
+                    child.cmdline()
+                ).startswith(MUTANT_RUN_TITLE):
                     print(f"mutation: SIGKILL {child.pid} after {wall_limit:g} s", flush=True)
                     child.kill()
             except psutil.NoSuchProcess:

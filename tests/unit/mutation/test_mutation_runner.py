@@ -27,10 +27,12 @@ HANGS = "import time\ntime.sleep(120)\n"
 WALL_LIMIT = 1.0
 
 
-def _run_watched(code: str, *, name: str = "job") -> int:
-    """Run `code` as a grandchild of a shell, watched as mutmut's forks are, with `name` in its
-    command line (as mutmut titles a mutant's run); its exit status."""
-    parent = subprocess.Popen(["sh", "-c", f'"{sys.executable}" -c "$0" "$1"', code, name])
+def _run_watched(code: str, *, title: str | None = None) -> int:
+    """Run `code` as a grandchild of a shell, watched as mutmut's forks are, titled `title` the
+    way mutmut titles a mutant's test run (setproctitle), or left untitled; its exit status."""
+    if title:
+        code = f"import setproctitle\nsetproctitle.setproctitle({title!r})\n{code}"
+    parent = subprocess.Popen(["sh", "-c", f'"{sys.executable}" -c "$0"', code])
     stop = threading.Event()
     watchdog = threading.Thread(
         target=_watch, args=(psutil.Process(parent.pid), stop, LIMIT, WALL_LIMIT)
@@ -52,8 +54,10 @@ def test_a_process_under_the_bound_runs_to_its_end() -> None:
 
 
 def test_a_mutants_run_past_the_wall_clock_bound_is_killed() -> None:
-    assert _run_watched(HANGS, name="pkg.mod.x_f__mutmut_3") == 128 + signal.SIGKILL
+    assert _run_watched(HANGS, title="mutmut: pkg.mod.x_f__mutmut_3") == 128 + signal.SIGKILL
 
 
 def test_a_long_run_that_is_not_a_mutants_is_left_alone() -> None:
-    assert _run_watched(STAYS_SMALL, name="stats") == 0
+    """mutmut's own process is one: its arguments can name mutants."""
+    code = STAYS_SMALL + "# mutmut run pkg.mod.x_f__mutmut_3\n"
+    assert _run_watched(code) == 0
