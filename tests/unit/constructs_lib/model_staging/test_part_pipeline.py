@@ -170,3 +170,22 @@ def test_a_resumed_upload_without_a_digest_numbers_parts_from_its_spans() -> Non
     assert pipeline.finished
     assert [part.number for part in parts] == list(range(4, 12))
     assert sum(part.size for part in parts) == len(CONTENT) - 3 * PART
+
+
+def test_the_loop_sleeps_while_a_hashed_part_is_still_uploading() -> None:
+    """Nothing can be released until the slow upload ends: the loop must wait for it, not spin
+    (a spinning loop takes the CPU the workers' TLS and the next part's hashing need). Measured in
+    this thread's CPU time, which other load on the machine does not inflate."""
+    pipeline = PartPipeline(
+        fetch=fetch,
+        upload=Uploads(delay={1: 0.5}),
+        digest=digest(),
+        workers=1,
+        stop=lambda: False,
+    )
+    started = time.thread_time()
+
+    parts = pipeline.run(spans()[:2])
+
+    assert [part.number for part in parts] == [1, 2]
+    assert time.thread_time() - started < 0.2
