@@ -43,6 +43,15 @@ def prefix_of(commit: str) -> str:
     return f"models/{MODEL_ID}/{commit}/"
 
 
+def first_weights_byte_fetched(fake_hub: FakeHub) -> int:
+    """The lowest Range start of the weights' requests (parallel parts arrive in any order)."""
+    return min(
+        int(request.headers["Range"].removeprefix("bytes=").split("-")[0])
+        for request in fake_hub.file_requests()
+        if request.path.endswith("model.safetensors")
+    )
+
+
 def test_full_copy_is_byte_identical_with_manifest(fake_hub: FakeHub, s3: Any, bucket: str) -> None:
     files = repo_files()
     repo = fake_hub.add_repo(MODEL_ID, files)
@@ -197,12 +206,7 @@ def test_resume_after_the_hub_drops_connections(fake_hub: FakeHub, s3: Any, buck
     assert result.done
     # The resumed run fetches its parts in parallel, so the Hub records them in no fixed order:
     # what matters is that none before the dropped part is fetched again.
-    ranges = sorted(
-        int(request.headers["Range"].removeprefix("bytes=").split("-")[0])
-        for request in fake_hub.file_requests()
-        if request.path.endswith("model.safetensors")
-    )
-    assert ranges[0] == 2 * PART_SIZE
+    assert first_weights_byte_fetched(fake_hub) == 2 * PART_SIZE
     assert (
         read(s3, bucket, prefix_of(repo.commit) + "model.safetensors") == files["model.safetensors"]
     )
@@ -310,12 +314,8 @@ def test_the_newest_open_upload_is_resumed_and_older_ones_aborted(
 
     assert stage(s3, bucket).done
 
-    weights_ranges = sorted(
-        int(request.headers["Range"].removeprefix("bytes=").split("-")[0])
-        for request in fake_hub.file_requests()
-        if request.path.endswith("model.safetensors")
-    )
-    assert weights_ranges[0] == 2 * PART_SIZE, "the newest upload (2 parts) was not resumed"
+    first = first_weights_byte_fetched(fake_hub)
+    assert first == 2 * PART_SIZE, "the newest upload (2 parts) was not resumed"
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
     assert read(s3, bucket, weights_key) == weights
 
